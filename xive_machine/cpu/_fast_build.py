@@ -1,0 +1,151 @@
+"""cffi API-mode build of the vCPU fast path (compiled at install time by setuptools' `cffi_modules`).
+
+Why C: through the Python binding an hcall costs ~4 us (hook wrapper + one libffi call per register);
+here the `sc` hook reads r3..r12 in C, makes exactly one Python call, and writes back r3.. in C. The
+module does not link against libunicorn: the Python side hands it the binding's own function pointers.
+"""
+
+from cffi import FFI
+
+CDEF = """
+struct xm_trap {
+    void *uc;            /* uc_engine* of this vCPU */
+    uint32_t intno;      /* Unicorn interrupt number (8 = system call, 6 = program ...) */
+    int32_t nout;        /* set by Python: how many of r[] (from r3) to write back, -1 = none */
+    uint64_t r[10];      /* r3..r12 on entry; r3.. outputs on return */
+    uint64_t pc;         /* PC when the hook fired (4 past the instruction for sc) */
+    uint64_t msr;        /* MSR when the hook fired */
+    uint32_t insn;       /* the 4 bytes before pc as a big-endian word (0 if unreadable) */
+    void *owner;         /* cffi handle of the Python object that serves this vCPU */
+    unsigned char *ram;  /* host address of guest RAM [0, ram_size): instruction fetch without Unicorn */
+    uint64_t ram_size;
+    uint64_t icount;     /* instructions entered, counted per translation block (deterministic clock) */
+    uint64_t deadline;   /* the block hook stops the core once icount reaches this */
+    uint32_t irq_waiting;/* an interrupt is pending but masked: stop at the first block with MSR[EE]=1 */
+    uint32_t pad2;
+};
+extern "Python" void xm_py_trap(struct xm_trap *);
+int xm_init(uintptr_t reg_read_batch, uintptr_t reg_write_batch, uintptr_t reg_read, uintptr_t hook_add,
+            uintptr_t mem_read);
+int xm_hook_trap(struct xm_trap *t);
+int xm_hook_blocks(struct xm_trap *t);
+int xm_init_stop(uintptr_t emu_stop);
+"""
+
+SOURCE = r"""
+#include <stdint.h>
+#include <stddef.h>
+
+struct xm_trap {
+    void *uc;
+    uint32_t intno;
+    int32_t nout;
+    uint64_t r[10];
+    uint64_t pc;
+    uint64_t msr;
+    uint32_t insn;
+    void *owner;
+    unsigned char *ram;
+    uint64_t ram_size;
+    uint64_t icount;
+    uint64_t deadline;
+    uint32_t irq_waiting;
+    uint32_t pad2;
+};
+static void xm_py_trap(struct xm_trap *);
+
+typedef int (*rrb_t)(void *, int *, void **, int);
+typedef int (*rwb_t)(void *, int *, void *const *, int);
+typedef int (*rr_t)(void *, int, void *);
+typedef int (*mr_t)(void *, uint64_t, void *, size_t);
+typedef int (*hook_add_t)(void *, size_t *, int, void *, void *, uint64_t, uint64_t, ...);
+
+static rrb_t p_rrb;
+static rwb_t p_rwb;
+static rr_t p_rr;
+static hook_add_t p_hook_add;
+static mr_t p_mr;
+typedef int (*stop_t)(void *);
+static stop_t p_stop;
+
+int xm_init_stop(uintptr_t emu_stop)
+{
+    p_stop = (stop_t)emu_stop;
+    return 0;
+}
+
+enum { XM_HOOK_BLOCK = 8, XM_REG_PC = 1, XM_REG_R3 = 5, XM_REG_MSR = 77, XM_HOOK_INTR = 1, XM_MSR_IR = 1 << 5, XM_MSR_EE = 1 << 15 };
+static int regids[10];
+
+int xm_init(uintptr_t rrb, uintptr_t rwb, uintptr_t rr, uintptr_t hook_add, uintptr_t mr)
+{
+    p_mr = (mr_t)mr;
+    p_rrb = (rrb_t)rrb;
+    p_rwb = (rwb_t)rwb;
+    p_rr = (rr_t)rr;
+    p_hook_add = (hook_add_t)hook_add;
+    for (int i = 0; i < 10; i++)
+        regids[i] = XM_REG_R3 + i;
+    return 0;
+}
+
+static void xm_intr_hook(void *uc, uint32_t intno, void *user)
+{
+    struct xm_trap *t = (struct xm_trap *)user;
+    void *ptrs[10];
+    for (int i = 0; i < 10; i++)
+        ptrs[i] = &t->r[i];
+    t->intno = intno;
+    t->nout = -1;
+    p_rrb(uc, regids, ptrs, 10);
+    p_rr(uc, XM_REG_PC, &t->pc);
+    p_rr(uc, XM_REG_MSR, &t->msr);
+    unsigned char b[4];
+    if (!(t->msr & XM_MSR_IR) && t->pc >= 4 && t->pc <= t->ram_size) {
+        const unsigned char *p = t->ram + t->pc - 4;
+        t->insn = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+    } else if (t->pc >= 4 && p_mr(uc, t->pc - 4, b, 4) == 0)
+        t->insn = ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3];
+    else
+        t->insn = 0;
+    xm_py_trap(t);
+    if (t->nout > 0)
+        p_rwb(uc, regids, (void *const *)ptrs, t->nout > 10 ? 10 : t->nout);
+}
+
+int xm_hook_trap(struct xm_trap *t)
+{
+    size_t hh = 0;
+    return p_hook_add(t->uc, &hh, XM_HOOK_INTR, (void *)xm_intr_hook, t, (uint64_t)1, (uint64_t)0);
+}
+
+/* Counts instructions a block at a time (size / 4) and stops the core at the deadline: synchronous
+   preemption that costs one C call per block, never emu_start(timeout=...). */
+static void xm_block_hook(void *uc, uint64_t address, uint32_t size, void *user)
+{
+    struct xm_trap *t = (struct xm_trap *)user;
+    (void)address;
+    t->icount += size >> 2;
+    if (t->icount >= t->deadline) {
+        p_stop(uc);
+    } else if (t->irq_waiting) {
+        uint64_t msr = 0;
+        p_rr(uc, XM_REG_MSR, &msr);
+        if (msr & XM_MSR_EE)
+            p_stop(uc);
+    }
+}
+
+int xm_hook_blocks(struct xm_trap *t)
+{
+    size_t hh = 0;
+    return p_hook_add(t->uc, &hh, XM_HOOK_BLOCK, (void *)xm_block_hook, t, (uint64_t)1, (uint64_t)0);
+}
+"""
+
+ffibuilder = FFI()
+ffibuilder.cdef(CDEF)
+ffibuilder.set_source("xive_machine.cpu._fast", SOURCE)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=False)

@@ -1,0 +1,138 @@
+"""Boot: firmware stub, kernel and initrd into RAM, the device tree, the entry state QEMU 7.2 gives.
+
+Two conventions: `vof` (QEMU's Virtual Open Firmware: MSR=0, r3/r4 = initrd, r5 = client-interface entry,
+the tree reached through the client interface) and `fdt` (QEMU with a minimal -bios branching to the kernel:
+the flattened tree in RAM at the top of the RMA minus 2 MiB, r3 pointing to it).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+from elftools.elf.elffile import ELFFile
+
+from xive_machine.cpu import regs as R
+from xive_machine.errors import ConfigError
+from xive_machine.firmware.elf import KERNEL_ADDR, LoadedKernel, load_kernel
+
+if TYPE_CHECKING:
+    from xive_machine.machine.spapr import SpaprMachine
+
+FW_STACK_TOP = 0xFF60
+RMA_MAX = 2 << 30
+FDT_GAP = 2 << 20
+
+
+def firmware_path() -> str:
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.path.join(os.path.dirname(os.path.dirname(here)), "firmware_stubs", "build", "vof-stub.elf")
+
+
+def ensure_firmware() -> str:
+    """The stub is real PPC code built by `make -C firmware_stubs`; build it on first use if missing."""
+    path = firmware_path()
+    if not os.path.exists(path):
+        src = os.path.dirname(os.path.dirname(path))
+        try:
+            subprocess.run(["make", "-s", "-C", src, f"PYTHON={sys.executable}"], check=True,
+                           capture_output=True, timeout=300)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise ConfigError(f"firmware stub missing and could not be built ({exc}); run `make firmware`") from None
+    return path
+
+
+def load_firmware(m: SpaprMachine) -> dict[str, int]:
+    path = ensure_firmware()
+    with open(path, "rb") as f:
+        elf = ELFFile(f)
+        for seg in elf.iter_segments():
+            if seg["p_type"] == "PT_LOAD":
+                m.ram.write(seg["p_paddr"], seg.data())
+        syms = {s.name: s["st_value"] for s in elf.get_section_by_name(".symtab").iter_symbols() if s.name}
+    return syms
+
+
+def load(m: SpaprMachine, path: str) -> LoadedKernel:
+    cfg = m.config
+    m.fw_symbols = load_firmware(m)
+    kernel = load_kernel(path, m.ram, KERNEL_ADDR)
+    m.kernel = kernel
+    m.initrd_start = m.initrd_size = 0
+    if cfg.initrd:
+        try:
+            with open(cfg.initrd, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise ConfigError(f"{cfg.initrd}: cannot read initrd ({exc.strerror})") from None
+        start = (kernel.base + kernel.size + 0x1FFFF) & ~0xFFFF
+        limit = min(m.ram.size, RMA_MAX) - 0x2800000
+        if start + len(data) > limit:
+            raise ConfigError(f"{cfg.initrd}: {len(data)} bytes do not fit below {limit:#x} (use --memory)")
+        m.ram.write(start, data)
+        m.initrd_start, m.initrd_size = start, len(data)
+    # What reset reloads: the firmware and kernel images, byte for byte.
+    m.boot_images = [(0, m.ram.read(0, 0x1000))]
+    m.boot_images.append((kernel.base, m.ram.read(kernel.base, kernel.size)))
+    if m.initrd_size:
+        m.boot_images.append((m.initrd_start, m.ram.read(m.initrd_start, m.initrd_size)))
+    from xive_machine.machine import platform
+
+    platform.machine_reset(m)
+    set_entry_state(m)
+    return kernel
+
+
+def set_entry_state(m: SpaprMachine) -> None:
+    cfg = m.config
+    for i, v in enumerate(m.vcpus):
+        for n in range(32):
+            v.set_gpr(n, 0)
+        v.set_reg(R.REG_LR, 0)
+        v.set_reg(R.REG_CTR, 0)
+        v.set_reg(R.REG_XER, 0)
+        v.set_reg(R.REG_CR, 0)
+        v.msr = R.MSR_SF | R.MSR_ME  # secondaries: how RTAS start-cpu will start them
+        v.set_spr(R.SPR_SRR0, 0)
+        v.set_spr(R.SPR_SRR1, 0)
+        v.set_spr(R.SPR_SPRG0, 0)
+        v.pc = 0
+        m.cpus[i].state = "stopped"
+    boot = m.vcpus[0]
+    boot.msr = 0  # 32-bit big-endian real mode, EE=0, as QEMU enters the kernel
+    if cfg.boot == "vof":
+        boot.pc = m.kernel.base
+        boot.set_gpr(1, FW_STACK_TOP)
+        boot.set_gpr(3, m.initrd_start)
+        boot.set_gpr(4, m.initrd_size)
+        boot.set_gpr(5, m.fw_symbols["ci_entry"])
+        boot.set_reg(R.REG_LR, m.fw_symbols["boot_return"])
+    else:
+        blob = m.fdt_blob()
+        addr = min(m.ram.size, RMA_MAX) - FDT_GAP
+        m.ram.write(addr, blob)
+        m.fdt_addr = addr
+        boot.pc = m.fw_symbols["fdt_entry"]
+        boot.set_gpr(1, FW_STACK_TOP)
+        boot.set_gpr(3, addr)
+    m.cpus[0].state = "running"
+
+
+def reset(m: SpaprMachine) -> None:
+    """In-process reset: RAM back to the loaded images, vCPUs to the entry state, devices reset."""
+    m.ram.clear()
+    for addr, data in m.boot_images:
+        m.ram.write(addr, data)
+    for v in m.vcpus:
+        v.uc.ctl_flush_tb()  # RAM was rewritten behind Unicorn's back: drop translated code
+    m.console.reset()
+    m.clock.reset()
+    m.stop_reason = None
+    m.stop_message = ""
+    m.exit_code = 0
+    from xive_machine.machine import platform
+
+    platform.machine_reset(m)
+    set_entry_state(m)

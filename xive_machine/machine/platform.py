@@ -1,0 +1,302 @@
+"""The sPAPR platform around the vCPUs: hcall and RTAS tables, the firmware (VOF, device tree), CAS, and the
+active interrupt controller with its switch at CAS time (QEMU's spapr_irq "activate").
+
+Everything here runs on cold paths: at load, reset and CAS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import fdt
+
+from xive_machine.errors import HcallError
+from xive_machine.firmware import cas as C
+from xive_machine.firmware import devtree as DT
+from xive_machine.firmware.rtas import RtasTable
+from xive_machine.firmware.vof import Vof
+from xive_machine.hcalls.codes import H, Op
+from xive_machine.hcalls.console import CONSOLE_HCALLS
+from xive_machine.hcalls.registry import HcallTable
+
+if TYPE_CHECKING:
+    from xive_machine.machine.spapr import SpaprMachine
+
+MASK64 = (1 << 64) - 1
+MAX_COMPAT_PVR = {"power8": 0x0F000004, "power9": 0x0F000005, "power10": 0x0F000006}
+
+# Device interrupts QEMU 7.2 claims at machine init (spapr_irq.h numbering): (lisn, lsi)
+DEVICE_IRQS = ((0x1000, False), (0x1001, False), (0x1100, False), (0x1101, False),
+               (0x1200, True), (0x1201, True), (0x1202, True), (0x1203, True))
+
+KVMPPC_HCALLS = HcallTable("kvmppc")
+
+
+@dataclass
+class CasRecord:
+    """What `machine.cas` shows after a CAS: the decoded request, QEMU's decision and the tree diff."""
+
+    cpu: int
+    vector_addr: int
+    request: Any  # ovec.ArchVector
+    result: C.CasResult
+    dt_before: fdt.FDT
+    dt_after: fdt.FDT | None
+    mode_before: str
+    mode_after: str
+    diff: list[str] = field(default_factory=list)
+
+
+@KVMPPC_HCALLS.hcall(Op.KVMPPC_H_RTAS, "KVMPPC_H_RTAS")
+def h_rtas(m: SpaprMachine, cpu: int, args_addr: int) -> tuple[int, ...]:
+    """In: R4 real address of the big-endian RTAS argument block. Out: status in the block."""
+    call = m.rtas.call(cpu, args_addr & 0x0FFF_FFFF_FFFF_FFFF)
+    if call is None:
+        return (H.PARAMETER,)
+    if m.trace is not None:
+        m.trace.emit("rtas", cpu=cpu, name=call.name, token=call.token, args=call.args,
+                     rets=[int(r) for r in call.rets[:max(call.nret, 1)]])
+    return (call.hcall_rc,)
+
+
+@KVMPPC_HCALLS.hcall(Op.KVMPPC_H_VOF_CLIENT, "KVMPPC_H_VOF_CLIENT")
+def h_vof_client(m: SpaprMachine, cpu: int, args_addr: int) -> tuple[int, ...]:
+    """In: R4 address of the client-interface argument block (32-bit BE cells)."""
+    if m.vof is None:
+        return (H.FUNCTION,)
+    return (m.vof.client_call(cpu, args_addr & 0xFFFF_FFFF),)  # the client interface traces its own calls
+
+
+@KVMPPC_HCALLS.hcall(Op.KVMPPC_H_CAS, "KVMPPC_H_CAS")
+def h_cas(m: SpaprMachine, cpu: int, vec_addr: int, buf_addr: int, buf_size: int) -> tuple[int, ...]:
+    """In: R4 vector, R5 buffer, R6 buffer size. Out: the buffer gets u32 version 1 and the post-CAS FDT."""
+    rec = do_cas(m, cpu, vec_addr)
+    if rec is None or not rec.result.ok:
+        return (rec.result.rc if rec is not None else H.PARAMETER,)
+    try:
+        reply = C.h_cas_reply(DT.to_dtb(m.tree), buf_size & 0xFFFF_FFFF)
+    except C.CasError as err:
+        m.stop("cas-mode", 5, str(err))
+        return (H.HARDWARE,)
+    C.write_h_cas_reply(m.ram, buf_addr & 0x0FFF_FFFF_FFFF_FFFF, reply)
+    return (H.SUCCESS,)
+
+
+@KVMPPC_HCALLS.hcall(Op.KVMPPC_H_LOGICAL_MEMOP, "KVMPPC_H_LOGICAL_MEMOP")
+def h_logical_memop(m: SpaprMachine, cpu: int, dst: int, src: int, esize: int, count: int,
+                    op: int) -> tuple[int, ...]:
+    """In: R4 dst, R5 src, R6 log2 element size (0..3), R7 count, R8 op (0 copy, 1 invert)."""
+    if esize > 3 or count > 0x80000000 or op > 1:
+        return (H.PARAMETER,)
+    size = 1 << esize
+    mask = size - 1
+    if (dst & mask) or (src & mask):
+        return (H.PARAMETER,)
+    n = count * size
+    if not (m.ram.contains(src, n) and m.ram.contains(dst, n)):
+        return (H.PARAMETER,)
+    data = m.ram.read(src, n)
+    if op == 1:
+        data = bytes(b ^ 0xFF for b in data)
+    m.ram.write(dst, data)
+    return (H.SUCCESS,)
+
+
+def _optional_tables() -> list[tuple[HcallTable, str]]:
+    """The PAPR basics and RTAS core tables (built by other modules)."""
+    out = []
+    try:
+        from xive_machine.hcalls.papr import PAPR_HCALLS
+
+        out.append((PAPR_HCALLS, "machine"))
+    except ImportError:  # pragma: no cover - during bring-up
+        pass
+    return out
+
+
+def install(m: SpaprMachine) -> None:
+    """Once per machine: gates, the always-present tables, the RTAS core."""
+    m.dispatcher.add_gate("xive", lambda: m.xive_negotiated)
+    m.dispatcher.install(CONSOLE_HCALLS, m.console)
+    m.dispatcher.install(KVMPPC_HCALLS, m)
+    for table, _ in _optional_tables():
+        m.dispatcher.install(table, m)
+    try:
+        from xive_machine.firmware.rtas_services import RTAS_CORE
+
+        m.rtas.install(RTAS_CORE, m)
+    except ImportError:  # pragma: no cover - during bring-up
+        pass
+    m.intc = None
+    m.intc_tables = []
+    m.vof = None
+    m.tree = None
+    m.xive_negotiated = False
+    m.cas_platform = C.CasPlatform(ic_mode=m.config.ic_mode, max_compat=MAX_COMPAT_PVR[m.config.max_compat])
+
+
+# ------------------------------------------------------------------------------------------------------------
+# interrupt controllers
+
+
+def make_controller(m: SpaprMachine, name: str) -> Any:
+    nr = m.nr_cpus
+    if name == "xics":
+        from xive_machine.intc.xics.spapr import SpaprXics
+
+        return SpaprXics(nr, m.irq_line)
+    if m.config.irqchip == "kvm":
+        from xive_machine.kvm.backend import make_kvm_xive
+
+        return make_kvm_xive(m)
+    from xive_machine.intc.xive.spapr import SpaprXive
+
+    return SpaprXive(m.ram, nr, m.irq_line)
+
+
+def deactivate_controller(m: SpaprMachine) -> None:
+    old = m.intc
+    if old is None:
+        return
+    for table, _target in m.intc_tables:
+        m.dispatcher.uninstall(table)
+    rtas_table = getattr(old, "rtas_table", None)
+    if rtas_table is not None:
+        m.rtas.uninstall(rtas_table() if callable(rtas_table) else rtas_table)
+    m.remove_windows()
+    for cpu in range(m.nr_cpus):
+        old.disconnect_cpu(cpu)
+        m.cpus[cpu].irq = False
+    close = getattr(old, "close", None)
+    if close is not None:
+        close()
+    m.intc = None
+    m.intc_tables = []
+
+
+def activate_controller(m: SpaprMachine, name: str) -> None:
+    """Tear down the active controller (presenters disconnected) and bring up `name` in its place."""
+    before = m.intc.name if m.intc is not None else None
+    deactivate_controller(m)
+    ic = make_controller(m, name)
+    ic.trace = m.trace
+    m.intc = ic
+    m.intc_tables = list(ic.hcall_tables())
+    for table, target in m.intc_tables:
+        m.dispatcher.install(table, target)
+    rtas_table = getattr(ic, "rtas_table", None)
+    if rtas_table is not None:
+        t = rtas_table() if callable(rtas_table) else rtas_table
+        if isinstance(t, RtasTable):
+            m.rtas.install(t, ic)
+    for win in ic.mmio_windows():
+        m.add_window(win)
+    for cpu in range(m.nr_cpus):
+        ic.connect_cpu(cpu)
+    for lisn, lsi in DEVICE_IRQS:
+        ic.claim_irq(lisn, lsi)
+    if m.trace is not None and before != name:
+        m.trace.emit("mode", before=before, after=name)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# the device tree and the client interface
+
+
+def dt_config(m: SpaprMachine) -> DT.DtConfig:
+    k = m.kernel
+    res: C.CasResult | None = m.cas.result if m.cas is not None and m.cas.result.ok else None
+    compat = res.compat_pvr if res is not None else 0
+    return DT.DtConfig(
+        smp=m.nr_cpus,
+        ram_size=m.ram.size,
+        kernel_size=k.size if k else 0,
+        kernel_le=k.little_endian if k else False,
+        initrd_start=m.initrd_start,
+        initrd_size=m.initrd_size,
+        bootargs=m.bootargs,
+        cpu_version=res.cpu_version if res is not None and res.cpu_version else C.PRESENTED_PVR,
+        ov5_platform=m.cas_platform.arch_vec_5_platform_support(compat),
+        ov5_cas=DT.ovec_dt_value(res.ov5_cas) if res is not None else DT.OV5_EMPTY,
+        intc_node=m.intc.dt_node(m.nr_cpus) if m.intc is not None else None,
+        xive=m.intc is not None and m.intc.name == "xive",
+        rtas_tokens=m.rtas.names(),
+        pre_isa3_guest=res.pre_isa3_guest if res is not None else False,
+        rng_seed=bytes(32) if m.config.clock == "deterministic" else None,
+        vof=m.config.boot == "vof",
+    )
+
+
+def build_tree(m: SpaprMachine) -> fdt.FDT:
+    return DT.build_tree(dt_config(m))
+
+
+def machine_reset(m: SpaprMachine) -> None:
+    """Reset of everything but RAM and vCPU registers: CAS undone, controller per ic-mode, tree rebuilt."""
+    m.cas = None
+    m.xive_negotiated = False
+    m.lpcr_ile = False
+    m.bootargs = m.config.append
+    for st in m.cpus:
+        st.irq = st.dec_pending = st.prod = False
+        st.dec_deadline_tb = None
+        st.vpa = st.dtl = st.slb_shadow = 0
+    first = "xive" if m.cas_platform.effective_ic_mode == "xive" else "xics"
+    activate_controller(m, first)
+    m.tree = build_tree(m)
+    if m.config.boot == "vof":
+        m.vof = Vof(m.ram, m.tree, cas=lambda addr: cas_from_ci(m, addr), clock_ms=lambda: m.clock.ns() // 1_000_000,
+                    exit=lambda: m.stop("exit", 0, "the guest called the client-interface exit"),
+                    console_write=m.console.write, forward_writes=False, trace=m.trace)
+    else:
+        m.vof = None
+
+
+def fdt_blob(m: SpaprMachine) -> bytes:
+    return DT.to_dtb(m.tree)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# CAS
+
+
+def cas_from_ci(m: SpaprMachine, vec_addr: int) -> int:
+    cpu = m.current.index if m.current is not None else 0
+    rec = do_cas(m, cpu, vec_addr)
+    return int(rec.result.rc) if rec is not None else int(H.PARAMETER)
+
+
+def do_cas(m: SpaprMachine, cpu: int, vec_addr: int) -> CasRecord | None:
+    """Negotiate, switch the interrupt controller if the result asks for the other one, rebuild the tree."""
+    from xive_machine.firmware import ovec
+
+    others = any(st.state == "running" for i, st in enumerate(m.cpus) if i != cpu)
+    window, inside = C.read_arch_vector(m.ram, vec_addr)
+    try:
+        request = ovec.parse_arch_vector(window, strict=False)
+    except Exception:  # noqa: BLE001 - the negotiation reports malformed vectors itself
+        request = None
+    before_tree = m.tree
+    mode_before = m.intc.name if m.intc is not None else ""
+    try:
+        res = C.negotiate_at(m.ram, vec_addr, m.cas_platform, others_active=others, trace=m.trace)
+    except C.CasError as err:
+        m.stop("cas-mode", 5, str(err))
+        raise HcallError(H.HARDWARE, str(err)) from None
+    rec = CasRecord(cpu, vec_addr, request, res, before_tree, None, mode_before, mode_before)
+    m.cas = rec
+    if res.ok:
+        m.xive_negotiated = res.intc == "xive"
+        if m.intc is None or res.intc != m.intc.name:
+            activate_controller(m, res.intc)
+        m.tree = build_tree(m)
+        if m.vof is not None:
+            m.vof.replace_tree(m.tree)
+            m.tree = m.vof.tree
+        rec.dt_after = m.tree
+        rec.mode_after = m.intc.name
+        rec.diff = DT.diff_trees(before_tree, m.tree)
+    if m.until == "cas":
+        m.stop("until", 0, "stopped after CAS (until='cas')")
+    return rec

@@ -1,0 +1,127 @@
+"""The run loop: deterministic round-robin over the runnable vCPUs, interrupts delivered between runs.
+
+Preemption is only ever synchronous: a C block hook counts instructions and stops the core at a deadline
+(end of the slice, the next decrementer expiry, the instruction limit). Time advances by instructions
+retired (sum over vCPUs), so the same guest and configuration give the same run, byte for byte.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from unicorn import UcError
+
+from xive_machine.cpu import regs as R
+from xive_machine.machine import exceptions as X
+from xive_machine.machine import traps
+
+if TYPE_CHECKING:
+    from xive_machine.machine.spapr import RunResult, SpaprMachine
+
+SINGLE_SLICE = 20_000_000  # one vCPU: come back this often to check the wall clock
+RUNNING, STOPPED, CEDED = "running", "stopped", "ceded"
+
+
+def check_interrupts(m: SpaprMachine, i: int) -> None:
+    """Deliver a pending external or decrementer interrupt if MSR[EE] allows; otherwise arm the EE watch."""
+    st = m.cpus[i]
+    v = m.vcpus[i]
+    if not (st.irq or st.dec_pending):
+        v.trap.irq_waiting = 0
+        return
+    msr = v.msr
+    if not msr & R.MSR_EE:
+        v.trap.irq_waiting = 1
+        return
+    v.trap.irq_waiting = 0
+    pc = v.pc
+    if st.irq:  # external outranks the decrementer
+        traps.deliver(m, v, X.VEC_EXTERNAL, pc, 0, msr)
+        if m.trace is not None:
+            m.trace.emit("irq", cpu=i, vector=X.VEC_EXTERNAL)
+    else:
+        st.dec_pending = False
+        traps.deliver(m, v, X.VEC_DECREMENTER, pc, 0, msr)
+
+
+def _expire_timers(m: SpaprMachine) -> None:
+    tb = m.clock.tb()
+    for i, st in enumerate(m.cpus):
+        if st.dec_deadline_tb is not None and tb >= st.dec_deadline_tb:
+            st.dec_deadline_tb = None
+            st.dec_pending = True
+            if st.state == CEDED:
+                m.wake(i)
+
+
+def _next_timer_tb(m: SpaprMachine) -> int | None:
+    pending = [st.dec_deadline_tb for st in m.cpus if st.dec_deadline_tb is not None and st.state != STOPPED]
+    return min(pending) if pending else None
+
+
+def run(m: SpaprMachine, *, max_insns: int | None, timeout: float | None) -> RunResult:
+    from xive_machine.machine.spapr import RunResult
+
+    t0 = time.perf_counter()
+    wall_deadline = t0 + timeout if timeout else None
+    insn_start = m.clock.insns
+    smp = len(m.vcpus)
+    slice_len = m.config.slice_insns if smp > 1 else SINGLE_SLICE
+    while m.stop_reason is None:
+        runnable = [i for i, st in enumerate(m.cpus) if st.state == RUNNING]
+        if not runnable:
+            nxt = _next_timer_tb(m)
+            if nxt is None:
+                if any(st.state == CEDED for st in m.cpus):
+                    m.stop("idle", 3, "every vCPU is idle (H_CEDE) and no timer or interrupt can wake one")
+                else:
+                    m.stop("halted", 4, "every vCPU is stopped")
+                break
+            m.clock.advance_to_ns(m.clock.ns_for_tb(nxt))
+            _expire_timers(m)
+            continue
+        for i in runnable:
+            st = m.cpus[i]
+            if st.state != RUNNING or m.stop_reason is not None:
+                continue
+            v = m.vcpus[i]
+            check_interrupts(m, i)
+            if m.stop_reason is not None:
+                break
+            budget = slice_len
+            nxt = m.cpus[i].dec_deadline_tb
+            if nxt is not None:
+                ns_left = m.clock.ns_for_tb(nxt) - m.clock.ns()
+                budget = max(1, min(budget, m.clock.insns_for_ns(ns_left)))
+            if max_insns is not None:
+                left = max_insns - (m.clock.insns - insn_start)
+                if left <= 0:
+                    m.stop("max-insns", 3, f"stopped after {max_insns} instructions (--max-insns)")
+                    break
+                budget = min(budget, left)
+            start = v.trap.icount
+            v.trap.deadline = start + budget
+            m.current = v
+            m.slice_start_icount = start
+            m.slice_start_insns = m.clock.insns
+            try:
+                v.run(v.pc)
+            except UcError as exc:
+                if m.pending_fault is not None:
+                    m.clock.insns = m.slice_start_insns + (v.trap.icount - start)
+                    traps.deliver_pending_fault(m, v)
+                else:
+                    m.guest_error(v, f"Unicorn stopped: {exc}")
+            finally:
+                m.current = None
+                m.clock.insns = m.slice_start_insns + (v.trap.icount - start)
+            _expire_timers(m)
+        if wall_deadline is not None and time.perf_counter() > wall_deadline and m.stop_reason is None:
+            m.stop("timeout", 3, f"stopped after {timeout:g} s (--timeout)")
+        if max_insns is not None and m.clock.insns - insn_start >= max_insns and m.stop_reason is None:
+            m.stop("max-insns", 3, f"stopped after {max_insns} instructions (--max-insns)")
+    wall = time.perf_counter() - t0
+    return RunResult(m.stop_reason or "unknown", m.exit_code, m.console.text(), m.stop_message,
+                     m.clock.insns - insn_start, wall,
+                     getattr(m.trace, "events", None))

@@ -1,0 +1,490 @@
+"""SpaprMachine: the composition root. Builds and wires RAM, vCPUs, the clock, the console, the hcall and RTAS
+tables, the firmware (VOF client interface, device tree) and the interrupt controller; runs the scheduler.
+
+The hot path is `_on_trap` (every `sc 1`): one dict lookup, an optional gate, one call, the results written
+into the trap block the C hook writes back. Everything else (exceptions, time, MMIO faults) is the slow path.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from unicorn import UC_HOOK_MEM_READ, UC_HOOK_MEM_UNMAPPED, UC_HOOK_MEM_WRITE, UC_PROT_READ, UC_PROT_WRITE, UcError
+
+from xive_machine.cpu import regs as R
+from xive_machine.cpu.fast import lib as fastlib
+from xive_machine.cpu.vcpu import Q_MSR, Q_R3, W_INSN, W_INTNO, W_NOUT, VCpu
+from xive_machine.errors import ConfigError, HcallError
+from xive_machine.firmware.elf import LoadedKernel
+from xive_machine.firmware.rtas import RtasDispatcher
+from xive_machine.hcalls.codes import H, opcode_name
+from xive_machine.hcalls.registry import Dispatcher
+from xive_machine.machine.clock import Clock
+from xive_machine.machine.config import MachineConfig
+from xive_machine.machine.console import Console
+from xive_machine.machine.irq import MmioWindow
+from xive_machine.memory.ram import GuestRam
+
+MASK64 = 0xFFFF_FFFF_FFFF_FFFF
+SC1_BE = R.INSN_SC1
+SC1_LE = int.from_bytes(R.INSN_SC1.to_bytes(4, "big"), "little")
+SC0_BE = R.INSN_SC0
+SC0_LE = int.from_bytes(R.INSN_SC0.to_bytes(4, "big"), "little")
+H_PRIVILEGE_U64 = H.PRIVILEGE & MASK64
+H_FUNCTION_U64 = H.FUNCTION & MASK64
+
+FW_STACK_TOP = 0xFF60  # r1 at kernel entry under QEMU's VOF (stack 0x8000..0x10000)
+FDT_MAX_SIZE = 0x10_0000
+
+RUNNING, STOPPED, CEDED = "running", "stopped", "ceded"
+
+
+class StopMachine(Exception):
+    """Raised inside a hook to end the run (power-off, exit, unavailable CAS mode ...)."""
+
+
+@dataclass
+class RunResult:
+    reason: str  # "power-off", "reboot", "exit", "timeout", "max-insns", "guest-error", "cas-mode", "until"
+    exit_code: int
+    console: str
+    message: str = ""
+    instructions: int = 0
+    wall_s: float = 0.0
+    trace: list[dict] | None = None
+
+    @property
+    def powered_off(self) -> bool:
+        return self.reason == "power-off"
+
+
+@dataclass
+class CpuState:
+    """What the machine keeps per vCPU beyond Unicorn's registers."""
+
+    state: str = STOPPED
+    prod: bool = False
+    irq: bool = False  # the interrupt controller asserts its external-exception output
+    dec_pending: bool = False
+    dec_deadline_tb: int | None = None  # timebase value at which DEC goes negative
+    dec_written_tb: int = 0
+    dec_value: int = 0x7FFFFFFF
+    vpa: int = 0
+    dtl: int = 0
+    slb_shadow: int = 0
+    dispatch: int = 0  # VPA dispatch counter: even while running, odd while ceded
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class SpaprMachine:
+    """A pseries machine. Construct, `boot(path)` (or `load(path)` + `run()`), inspect."""
+
+    def __init__(self, config: MachineConfig | None = None, *, trace: Any = None) -> None:
+        self.config = config or MachineConfig()
+        cfg = self.config
+        self.trace = trace
+        self.ram = GuestRam(cfg.memory)
+        self.clock = Clock(cfg.clock, cfg.insns_per_us)
+        self.console = Console(echo=cfg.echo_console, input_bytes=cfg.console_input)
+        self.dispatcher = Dispatcher()
+        self.rtas = RtasDispatcher(self.ram)
+        self.kernel: LoadedKernel | None = None
+        self.stop_reason: str | None = None
+        self.stop_message = ""
+        self.exit_code = 0
+        self.until: str | None = None
+        self.lpcr_ile = False
+        self.windows: list[MmioWindow] = []
+        self.vcpus: list[VCpu] = []
+        self.cpus: list[CpuState] = []
+        self.current: VCpu | None = None
+        self.fw_symbols: dict[str, int] = {}
+        self.hcall_count = 0
+        self.pending_fault: tuple | None = None
+        self.pending_fault_msr = 0
+        self.time_sites: dict[int, tuple[str, int, int]] = {}
+        self.slice_start_icount = 0
+        self.slice_start_insns = 0
+        self.rtc_offset_s = 0
+        self.uuid: bytes | None = None
+        self.os_term_message = ""
+        self.initrd_start = 0
+        self.initrd_size = 0
+        self.boot_images: list[tuple[int, bytes]] = []
+        self.fdt_addr = 0
+        self.cas: Any = None
+        self._rng = None
+        self._booted = False
+        on_trap = self._make_trap_handler()
+        for i in range(cfg.smp):
+            v = VCpu(i, self.ram, on_trap)
+            v.uc.hook_add(UC_HOOK_MEM_UNMAPPED, self._on_unmapped, i)
+            fastlib.xm_hook_blocks(v.trap)
+            v.trap.deadline = MASK64
+            self.vcpus.append(v)
+            self.cpus.append(CpuState())
+        from xive_machine.machine import platform
+
+        platform.install(self)
+
+    # ------------------------------------------------------------------------------------------------
+    # loading and reset
+    def load(self, path: str) -> LoadedKernel:
+        """Load firmware, kernel (and initrd), build the tree, set the entry state. Does not run."""
+        from xive_machine.machine import boot
+
+        self.kernel = boot.load(self, path)
+        self._booted = True
+        return self.kernel
+
+    def fdt_blob(self) -> bytes:
+        """The current device tree as a flattened blob."""
+        from xive_machine.machine import platform
+
+        return platform.fdt_blob(self)
+
+    def reset(self) -> None:
+        """Machine reset: RAM reloaded from the images, vCPUs back to the entry state, controllers reset."""
+        if self.kernel is None:
+            raise ConfigError("nothing loaded to reset")
+        from xive_machine.machine import boot
+
+        boot.reset(self)
+
+    # ------------------------------------------------------------------------------------------------
+    # the hcall hot path
+    def _make_trap_handler(self) -> Callable[[VCpu], None]:
+        entries = self.dispatcher.entries
+        slow = self._slow_trap
+
+        def on_trap(vcpu: VCpu) -> None:
+            w = vcpu.w
+            if w[W_INTNO] == 8:
+                insn = w[W_INSN]
+                if insn == SC1_BE or insn == SC1_LE:
+                    q = vcpu.q
+                    if q[Q_MSR] & R.MSR_PR:
+                        q[Q_R3] = H_PRIVILEGE_U64
+                        w[W_NOUT] = 1
+                        return
+                    entry = entries.get(q[Q_R3])
+                    if entry is not None:
+                        fn, nargs, gate, _ = entry
+                        if gate is None or gate():
+                            try:
+                                res = fn(vcpu.index, *q[Q_R3 + 1:Q_R3 + 1 + nargs])
+                            except HcallError as err:
+                                res = (err.rc,)
+                            n = len(res)
+                            q[Q_R3] = res[0] & MASK64
+                            for i in range(1, n):
+                                q[Q_R3 + i] = res[i] & MASK64
+                            w[W_NOUT] = n
+                            return
+                    q[Q_R3] = H_FUNCTION_U64
+                    w[W_NOUT] = 1
+                    return
+            slow(vcpu)
+
+        if self.trace is None:
+            return on_trap
+
+        trace = self.trace
+
+        def on_trap_traced(vcpu: VCpu) -> None:
+            w = vcpu.w
+            if w[W_INTNO] == 8 and w[W_INSN] in (SC1_BE, SC1_LE):
+                q = vcpu.q
+                opcode = q[Q_R3]
+                args = list(q[Q_R3 + 1:Q_R3 + 10])
+                on_trap(vcpu)
+                entry = entries.get(opcode)
+                nargs = entry[1] if entry is not None else 0
+                n = max(w[W_NOUT], 1)
+                rc = q[Q_R3]
+                rc = rc - (1 << 64) if rc >> 63 else rc
+                trace.emit("hcall", cpu=vcpu.index, name=entry[3] if entry else opcode_name(opcode),
+                           opcode=opcode, args=args[:nargs], rc=rc, outs=list(q[Q_R3 + 1:Q_R3 + n]))
+                return
+            on_trap(vcpu)
+
+        return on_trap_traced
+
+    def hcall(self, cpu: int, opcode: int, *args: int) -> tuple[int, ...]:
+        """Run one hcall as if vCPU `cpu` had executed `sc 1` (scripting API, replay, tests)."""
+        padded = [a & MASK64 for a in args] + [0] * (9 - len(args))
+        res = self.dispatcher.dispatch(cpu, opcode, padded)
+        if self.trace is not None:
+            entry = self.dispatcher.entries.get(opcode)
+            nargs = entry[1] if entry else 0
+            self.trace.emit("hcall", cpu=cpu, name=entry[3] if entry else opcode_name(opcode), opcode=opcode,
+                            args=padded[:nargs], rc=int(res[0]), outs=[int(o) & MASK64 for o in res[1:]])
+        return res
+
+    # ------------------------------------------------------------------------------------------------
+    # the slow trap path: everything but sc 1
+    def _slow_trap(self, vcpu: VCpu) -> None:
+        from xive_machine.machine import traps
+
+        traps.handle(self, vcpu)
+
+    # ------------------------------------------------------------------------------------------------
+    # device windows, faulted in on first touch
+    def add_window(self, win: MmioWindow) -> None:
+        self.windows.append(win)
+
+    def remove_windows(self, names: set[str] | None = None) -> None:
+        """Forget windows (all, or those named) and unmap every page of theirs already faulted in."""
+        keep = []
+        for win in self.windows:
+            if names is None or win.name in names:
+                for v in self.vcpus:
+                    self._unmap_window(v, win)
+            else:
+                keep.append(win)
+        self.windows = keep
+
+    def _unmap_window(self, vcpu: VCpu, win: MmioWindow) -> None:
+        pages: dict = vcpu.__dict__.setdefault("_mmio_pages", {})
+        for base in [b for b in pages if win.base <= b < win.base + win.size]:
+            buf, hooks = pages.pop(base)
+            for h in hooks:
+                vcpu.uc.hook_del(h)
+            try:
+                vcpu.uc.mem_unmap(base, 1 << win.page_shift)
+            except UcError:
+                pass
+
+    def _find_window(self, addr: int) -> MmioWindow | None:
+        for win in self.windows:
+            if win.base <= addr < win.base + win.size:
+                return win
+        return None
+
+    def _on_unmapped(self, uc: Any, access: int, addr: int, size: int, value: int, cpu: int) -> bool:
+        win = self._find_window(addr)
+        vcpu = self.vcpus[cpu]
+        if win is None:
+            from xive_machine.machine import traps
+
+            return traps.bad_access(self, vcpu, access, addr, size)
+        self._map_window_page(vcpu, win, addr)
+        return True
+
+    def _map_window_page(self, vcpu: VCpu, win: MmioWindow, addr: int) -> None:
+        import ctypes
+        import mmap
+
+        psize = 1 << win.page_shift
+        base = addr & ~(psize - 1)
+        buf = mmap.mmap(-1, psize)
+        ptr = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+        vcpu.uc.mem_map_ptr(base, psize, UC_PROT_READ | UC_PROT_WRITE, ptr)
+        cpu = vcpu.index
+        read, write, wbase = win.read, win.write, win.base
+        trace = self.trace
+        name = win.name
+
+        def on_read(uc: Any, access: int, a: int, sz: int, _v: int, _ud: Any) -> None:
+            off = a - wbase
+            val = read(cpu, off, sz)
+            o = a - base
+            buf[o:o + sz] = (val & ((1 << (8 * sz)) - 1)).to_bytes(sz, "big")
+            if trace is not None:
+                trace.emit("mmio", cpu=cpu, window=name, op="load", offset=off, size=sz, value=val)
+
+        def on_write(uc: Any, access: int, a: int, sz: int, v: int, _ud: Any) -> None:
+            off = a - wbase
+            write(cpu, off, sz, v & ((1 << (8 * sz)) - 1))
+            if trace is not None:
+                trace.emit("mmio", cpu=cpu, window=name, op="store", offset=off, size=sz, value=v)
+
+        h1 = vcpu.uc.hook_add(UC_HOOK_MEM_READ, on_read, None, base, base + psize - 1)
+        h2 = vcpu.uc.hook_add(UC_HOOK_MEM_WRITE, on_write, None, base, base + psize - 1)
+        vcpu.__dict__.setdefault("_mmio_pages", {})[base] = (buf, (h1, h2))
+
+    # ------------------------------------------------------------------------------------------------
+    # interrupts from controllers
+    def irq_line(self, cpu: int, asserted: bool) -> None:
+        """The IrqLine every interrupt controller drives: external-exception request for one vCPU."""
+        st = self.cpus[cpu]
+        st.irq = asserted
+        v = self.vcpus[cpu]
+        if asserted:
+            if st.state == CEDED:
+                self.wake(cpu)
+            if self.current is v:
+                v.stop()  # deliver at the next synchronous stop
+        else:
+            v.trap.irq_waiting = 1 if st.dec_pending else 0
+
+    def wake(self, cpu: int) -> None:
+        st = self.cpus[cpu]
+        if st.state == CEDED:
+            st.state = RUNNING
+            st.dispatch += 1
+            if st.vpa:
+                self._vpa_set_dispatch(cpu)
+
+    def _vpa_set_dispatch(self, cpu: int) -> None:
+        st = self.cpus[cpu]
+        try:
+            self.ram.write_u32(st.vpa + 0x100, st.dispatch & 0xFFFFFFFF)
+        except IndexError:
+            pass
+
+    # ------------------------------------------------------------------------------------------------
+    # services the hcall and RTAS handlers use (the interface hcalls/papr.py and rtas_services.py rely on)
+    @property
+    def nr_cpus(self) -> int:
+        return len(self.vcpus)
+
+    @property
+    def memory_size(self) -> int:
+        return self.ram.size
+
+    def sync_clock(self) -> None:
+        """Bring the clock up to the instruction the running vCPU is at (its slice's progress so far)."""
+        v = self.current
+        if v is not None:
+            self.clock.insns = self.slice_start_insns + (v.trap.icount - self.slice_start_icount)
+
+    def update_deadline(self, cpu: int) -> None:
+        """A timer changed on `cpu`: if it is running now, pull its stop deadline in."""
+        v = self.vcpus[cpu]
+        st = self.cpus[cpu]
+        if self.current is v and st.dec_deadline_tb is not None:
+            ns_left = self.clock.ns_for_tb(st.dec_deadline_tb) - self.clock.ns()
+            want = v.trap.icount + max(1, self.clock.insns_for_ns(ns_left))
+            if want < v.trap.deadline:
+                v.trap.deadline = want
+
+    def request_irq_check(self, cpu: int) -> None:
+        """Something became pending on `cpu`: stop it at the next block so the scheduler can deliver."""
+        v = self.vcpus[cpu]
+        if self.cpus[cpu].state == CEDED:
+            self.wake(cpu)
+        if self.current is v:
+            v.stop()
+
+    def cede(self, cpu: int) -> None:
+        """H_CEDE: the calling vCPU idles until an interrupt, a prod or its decrementer."""
+        st = self.cpus[cpu]
+        if st.irq or st.dec_pending:
+            return
+        st.state = CEDED
+        st.dispatch += 1
+        if st.vpa:
+            self._vpa_set_dispatch(cpu)
+        self.vcpus[cpu].stop()
+
+    def prod(self, target: int) -> None:
+        st = self.cpus[target]
+        st.prod = True
+        if st.state == CEDED:
+            st.prod = False
+            self.wake(target)
+
+    def confer(self, cpu: int, target: int) -> None:
+        """H_CONFER: give up the rest of this slice (round robin moves on)."""
+        self.vcpus[cpu].stop()
+
+    def set_ile(self, little: bool) -> None:
+        self.lpcr_ile = little
+
+    def random_u64(self) -> int:
+        import random
+
+        if self._rng is None:
+            self._rng = random.Random(0x5EED) if self.config.clock == "deterministic" else random.SystemRandom()
+        return self._rng.getrandbits(64)
+
+    def signal_sys_reset(self, cpu: int) -> None:
+        st = self.cpus[cpu]
+        st.extra["sreset"] = True
+        self.request_irq_check(cpu)
+
+    def power_off(self) -> None:
+        self.stop("power-off", 0, "the guest powered off")
+
+    def reboot(self) -> None:
+        self.stop("reboot", 0, "the guest requested a reboot")
+
+    def os_term(self, message: str) -> None:
+        self.os_term_message = message
+        self.stop("os-term", 1, f"the guest terminated: {message}")
+
+    def cpu_stopped(self, cpu: int) -> bool:
+        return self.cpus[cpu].state == STOPPED
+
+    def start_cpu(self, cpu: int, pc: int, r3: int) -> None:
+        """RTAS start-cpu: nip = pc, r3 = value, r1 = r4 = 0, MSR = SF|ME, ILE as the machine has it."""
+        v = self.vcpus[cpu]
+        for n in range(32):
+            v.set_gpr(n, 0)
+        v.set_gpr(3, r3)
+        v.msr = R.MSR_SF | R.MSR_ME
+        v.pc = pc
+        st = self.cpus[cpu]
+        st.state = RUNNING
+        st.dispatch += 2 - (st.dispatch & 1) if st.dispatch & 1 else 0
+
+    def stop_self(self, cpu: int) -> None:
+        self.cpus[cpu].state = STOPPED
+        self.vcpus[cpu].stop()
+
+    def guest_error(self, vcpu: VCpu, message: str, srr0: int | None = None) -> None:
+        """The guest ran wild: stop with a diagnostic (registers, faulting instruction); exit code 4."""
+        from xive_machine.machine import diagnostics
+
+        self.stop("guest-error", 4, message + "\n" + diagnostics.dump(self, vcpu, srr0))
+
+    # ------------------------------------------------------------------------------------------------
+    # running
+    def stop(self, reason: str, exit_code: int = 0, message: str = "") -> None:
+        """Request the end of the run (from a hook or a handler)."""
+        if self.stop_reason is None:
+            self.stop_reason, self.exit_code, self.stop_message = reason, exit_code, message
+        for v in self.vcpus:
+            v.stop()
+
+    def run(self, until: str | None = None, *, max_insns: int | None = None,
+            timeout: float | None = None) -> RunResult:
+        """Run until the guest powers off (or `until` = "cas" is reached, or a limit). Never raises for
+        guest behaviour: the result says why it stopped."""
+        from xive_machine.machine import scheduler
+
+        if not self._booted:
+            raise ConfigError("no guest loaded: call load(path) first")
+        self.until = until
+        if self.stop_reason == "until":
+            self.stop_reason = None
+        return scheduler.run(self, max_insns=max_insns, timeout=timeout)
+
+    def boot(self, path: str, **kw: Any) -> RunResult:
+        self.load(path)
+        return self.run(**kw)
+
+    def close(self) -> None:
+        for v in self.vcpus:
+            v.close()
+        self.vcpus = []
+
+    def __enter__(self) -> SpaprMachine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def default_firmware_path() -> str:
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.path.join(os.path.dirname(os.path.dirname(here)), "firmware_stubs", "build", "vof-stub.elf")
+
+
+def now() -> float:
+    return time.perf_counter()

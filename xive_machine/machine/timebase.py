@@ -1,0 +1,117 @@
+"""Serving the time instructions Unicorn gets wrong: TB, DEC, PURR/SPURR/VTB.
+
+Unicorn's timebase is frozen, its decrementer never counts, and a read of SPURR, PURR or VTB kills the
+host process. So the machine finds those instructions in the guest's executable segments at load time
+(a word scan) and puts a code hook on each address; the hook does what the instruction should and steps
+over it. Code the guest writes at run time is scanned when the machine learns of it (`scan_range`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from unicorn import UC_HOOK_CODE
+
+from xive_machine.cpu import regs as R
+
+if TYPE_CHECKING:
+    from xive_machine.machine.spapr import SpaprMachine
+
+MASK64 = (1 << 64) - 1
+DEC_BITS = 56  # ibm,dec-bits: QEMU's POWER9 large decrementer
+DEC_SIGN = 1 << (DEC_BITS - 1)
+DEC_MASK = (1 << DEC_BITS) - 1
+
+_MFSPR = 0x7C0002A6
+_MTSPR = 0x7C0003A6
+_MFTB = 0x7C0002E6
+_OP_MASK = 0xFC0007FE
+
+# SPRs whose reads we serve (value function chosen in `_read_value`)
+TIME_READ_SPRS = {R.SPR_TBL_R, R.SPR_TBU_R, R.SPR_DEC, R.SPR_PURR, R.SPR_SPURR, R.SPR_VTB_ALT, R.SPR_VTB}
+TIME_WRITE_SPRS = {R.SPR_DEC}
+
+
+def classify(insn: int) -> tuple[str, int, int] | None:
+    """('r'|'w', spr, gpr) for a time instruction we must serve, else None. Works on the BE word."""
+    op = insn & _OP_MASK
+    if op in (_MFSPR, _MFTB):
+        spr = R.spr_field(insn)
+        if spr in TIME_READ_SPRS:
+            return ("r", spr, (insn >> 21) & 31)
+    elif op == _MTSPR:
+        spr = R.spr_field(insn)
+        if spr in TIME_WRITE_SPRS:
+            return ("w", spr, (insn >> 21) & 31)
+    return None
+
+
+def scan_range(m: SpaprMachine, addr: int, size: int, little_endian: bool) -> int:
+    """Hook every time instruction in [addr, addr+size) of guest RAM. Returns how many were found."""
+    data = m.ram.read(addr, size)
+    order = "little" if little_endian else "big"
+    found = 0
+    hooked: dict[int, tuple[str, int, int]] = m.time_sites
+    for off in range(0, len(data) - 3, 4):
+        word = int.from_bytes(data[off:off + 4], order)
+        kind = classify(word)
+        if kind is None:
+            continue
+        a = addr + off
+        if a in hooked:
+            continue
+        hooked[a] = kind
+        for v in m.vcpus:
+            v.uc.hook_add(UC_HOOK_CODE, _on_time_insn, (m, kind), a, a)
+        found += 1
+    return found
+
+
+def _on_time_insn(uc: Any, addr: int, size: int, ud: tuple[SpaprMachine, tuple[str, int, int]]) -> None:
+    m, (rw, spr, gpr) = ud
+    cpu = m.current.index if m.current is not None else 0
+    reg = R.GPR[gpr]
+    if rw == "r":
+        uc.reg_write(reg, read_spr(m, cpu, spr))
+    else:
+        write_dec(m, cpu, uc.reg_read(reg))
+    uc.reg_write(R.REG_PC, addr + 4)
+
+
+def read_spr(m: SpaprMachine, cpu: int, spr: int) -> int:
+    m.sync_clock()
+    tb = m.clock.tb()
+    if spr in (R.SPR_TBL_R,):  # mftb / mfspr 268: the whole 64-bit timebase in 64-bit mode
+        return tb & MASK64
+    if spr == R.SPR_TBU_R:
+        return (tb >> 32) & 0xFFFFFFFF
+    if spr == R.SPR_DEC:
+        return dec_now(m, cpu) & MASK64
+    # PURR, SPURR, VTB: a dedicated LPAR's processor time = the timebase
+    return tb & MASK64
+
+
+def dec_now(m: SpaprMachine, cpu: int) -> int:
+    """The DEC value now, sign-extended from 56 bits to 64."""
+    st = m.cpus[cpu]
+    elapsed = m.clock.tb() - st.dec_written_tb
+    value = (st.dec_value - elapsed) & DEC_MASK
+    if value & DEC_SIGN:
+        value |= MASK64 ^ DEC_MASK
+    return value
+
+
+def write_dec(m: SpaprMachine, cpu: int, value: int) -> None:
+    m.sync_clock()
+    st = m.cpus[cpu]
+    value &= DEC_MASK
+    st.dec_value = value
+    st.dec_written_tb = m.clock.tb()
+    if value & DEC_SIGN:  # negative now: the exception condition exists at once
+        st.dec_pending = True
+        st.dec_deadline_tb = None
+        m.request_irq_check(cpu)
+    else:
+        st.dec_pending = False
+        st.dec_deadline_tb = st.dec_written_tb + value + 1
+    m.update_deadline(cpu)
