@@ -74,7 +74,9 @@ int xm_init_stop(uintptr_t emu_stop)
     return 0;
 }
 
-enum { XM_HOOK_BLOCK = 8, XM_REG_PC = 1, XM_REG_R3 = 5, XM_REG_MSR = 77, XM_HOOK_INTR = 1, XM_MSR_IR = 1 << 5, XM_MSR_EE = 1 << 15 };
+enum { XM_HOOK_INTR = 1, XM_HOOK_BLOCK = 8 };
+enum { XM_REG_PC = 1, XM_REG_R3 = 5, XM_REG_MSR = 77 };
+enum { XM_MSR_IR = 1 << 5, XM_MSR_EE = 1 << 15 };
 static int regids[10];
 
 int xm_init(uintptr_t rrb, uintptr_t rwb, uintptr_t rr, uintptr_t hook_add, uintptr_t mr)

@@ -141,6 +141,12 @@ class SpaprMachine:
         self._booted = True
         return self.kernel
 
+    def prepare(self) -> None:
+        """Build the platform (controller, tree, client interface) without a guest: `dts`, the hcall API."""
+        from xive_machine.machine import platform
+
+        platform.machine_reset(self)
+
     def fdt_blob(self) -> bytes:
         """The current device tree as a flattened blob."""
         from xive_machine.machine import platform

@@ -1,0 +1,217 @@
+"""`xive-machine`: a thin argparse front end over the library. Errors become one line and an exit code:
+2 bad input, 3 stopped by --timeout/--max-insns (or idle forever), 4 the guest ran wild, 5 CAS asked for an
+interrupt mode the machine does not offer; otherwise the guest's own status (0 power-off, 1 os-term).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from xive_machine import __version__
+from xive_machine.errors import ConfigError, XiveMachineError
+
+EXIT_BAD_INPUT = 2
+
+
+def _machine_args(p: argparse.ArgumentParser, *, image: bool = True) -> None:
+    p.add_argument("--smp", type=int, default=1, help="number of vCPUs (default 1)")
+    p.add_argument("--memory", "-m", default="256M", help="guest RAM, e.g. 256M, 1G (default 256M)")
+    p.add_argument("--boot", choices=("vof", "fdt"), default="vof",
+                   help="entry convention: QEMU's VOF client interface (default) or the FDT in r3")
+    p.add_argument("--append", default="", help="kernel command line (/chosen/bootargs)")
+    p.add_argument("--initrd", help="initrd/initramfs image (linux,initrd-start/end)")
+    p.add_argument("--ic-mode", choices=("xics", "xive", "dual"), default="dual",
+                   help="interrupt-controller modes the platform offers, as QEMU's ic-mode (default dual)")
+    p.add_argument("--irqchip", choices=("emulated", "kvm"), default="emulated",
+                   help="XIVE backend: the emulated model or the KVM XIVE-native device model")
+    p.add_argument("--max-compat", choices=("power8", "power9", "power10"), default="power9",
+                   help="highest compat mode CAS may select (default power9)")
+    p.add_argument("--clock", choices=("deterministic", "host"), default="deterministic",
+                   help="time from instructions retired (repeatable, default) or host wall time")
+    p.add_argument("--rng", action="store_true", help="offer H_RANDOM (as QEMU with -device spapr-rng)")
+    if image:
+        p.add_argument("--trace", metavar="FILE", help="write every hcall, RTAS, CI call ... as JSON lines")
+        p.add_argument("--timeout", type=float, default=None, help="stop after this many wall seconds (exit 3)")
+        p.add_argument("--max-insns", type=int, default=None, help="stop after this many instructions (exit 3)")
+        p.add_argument("--input", metavar="FILE", help="console input for H_GET_TERM_CHAR, from a file")
+        p.add_argument("--console", choices=("stdio", "none"), default="stdio",
+                       help="stdio: guest output to stdout (default); none: keep it quiet")
+        p.add_argument("image", help="guest ELF (ppc64 or ppc64le)")
+
+
+def _config(ns: argparse.Namespace) -> Any:
+    from xive_machine.machine.config import MachineConfig
+
+    console_input = b""
+    if getattr(ns, "input", None):
+        try:
+            with open(ns.input, "rb") as f:
+                console_input = f.read()
+        except OSError as exc:
+            raise ConfigError(f"{ns.input}: cannot read console input ({exc.strerror})") from None
+    return MachineConfig(smp=ns.smp, memory=ns.memory, boot=ns.boot, append=ns.append, initrd=ns.initrd,
+                         ic_mode=ns.ic_mode, irqchip=ns.irqchip, max_compat=ns.max_compat, clock=ns.clock,
+                         rng=ns.rng, console_input=console_input,
+                         echo_console=getattr(ns, "console", "stdio") == "stdio")
+
+
+def _open_trace(ns: argparse.Namespace, cfg: Any) -> tuple[Any, Any]:
+    if not getattr(ns, "trace", None):
+        return None, None
+    from xive_machine.trace.jsonl import JsonlSink
+
+    try:
+        stream = open(ns.trace, "w", buffering=1 << 16)  # noqa: SIM115 - closed by the caller
+    except OSError as exc:
+        raise ConfigError(f"{ns.trace}: cannot write trace ({exc.strerror})") from None
+    header = {"config": cfg.as_dict(), "image": os.path.basename(ns.image), "image_sha256": _hash(ns.image)}
+    return JsonlSink(stream, header), stream
+
+
+def _hash(path: str) -> str | None:
+    from xive_machine.trace.jsonl import image_sha256
+
+    try:
+        return image_sha256(path)
+    except OSError:
+        return None
+
+
+def _report(result: Any) -> int:
+    if result.reason not in ("power-off", "exit"):
+        sys.stdout.flush()
+        print(f"xive-machine: {result.reason}: {result.message}", file=sys.stderr)
+    return result.exit_code
+
+
+def cmd_run(ns: argparse.Namespace) -> int:
+    from xive_machine.machine.spapr import SpaprMachine
+
+    cfg = _config(ns)
+    sink, stream = _open_trace(ns, cfg)
+    try:
+        m = SpaprMachine(cfg, trace=sink)
+        m.load(ns.image)
+        result = m.run(max_insns=ns.max_insns, timeout=ns.timeout)
+    finally:
+        if stream is not None:
+            stream.close()
+    return _report(result)
+
+
+def cmd_dts(ns: argparse.Namespace) -> int:
+    from xive_machine.machine.spapr import SpaprMachine
+
+    cfg = _config(ns)
+    from xive_machine.firmware import devtree as DT
+
+    m = SpaprMachine(cfg)
+    m.prepare()
+    sys.stdout.write(DT.to_dts(m.tree))
+    return 0
+
+
+def cmd_cas(ns: argparse.Namespace) -> int:
+    from xive_machine.firmware import ovec
+
+    if ns.decode:
+        try:
+            with open(ns.decode, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise ConfigError(f"{ns.decode}: cannot read ({exc.strerror})") from None
+        try:
+            av = ovec.parse_arch_vector(data, strict=True)
+        except ovec.VectorError as err:
+            print(f"xive-machine: error: {ns.decode}: malformed architecture vector: {err}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        print("\n".join(ovec.decode_lines(av)))
+        return 0
+    if not ns.image:
+        raise ConfigError("cas: give a guest image, or --decode FILE")
+    from xive_machine.machine import cas_report
+    from xive_machine.machine.spapr import SpaprMachine
+
+    cfg = _config(ns)
+    sink, stream = _open_trace(ns, cfg)
+    try:
+        m = SpaprMachine(cfg, trace=sink)
+        m.load(ns.image)
+        result = m.run(until="cas", max_insns=ns.max_insns, timeout=ns.timeout)
+        if result.reason == "until":
+            sys.stdout.flush()
+            print(cas_report.render(m), flush=True)
+            if ns.stop_after_cas:
+                return 0
+            result = m.run(max_insns=ns.max_insns, timeout=ns.timeout)
+        elif m.cas is None and result.reason != "cas-mode":
+            print("xive-machine: the guest never called CAS", file=sys.stderr)
+    finally:
+        if stream is not None:
+            stream.close()
+    return _report(result)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="xive-machine", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"xive-machine {__version__}")
+    p.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="boot a guest; its console on stdout, exit status the guest's")
+    _machine_args(r)
+    r.set_defaults(func=cmd_run)
+
+    d = sub.add_parser("dts", help="print the device tree the guest sees at reset, as DTS")
+    _machine_args(d, image=False)
+    d.set_defaults(func=cmd_dts)
+
+    c = sub.add_parser("cas", help="step through CAS: the vectors, the offer, the decision, the tree diff")
+    c.add_argument("--decode", metavar="VECTOR.BIN", help="decode a raw architecture vector file and exit")
+    c.add_argument("--stop-after-cas", action="store_true", help="do not run the guest on after the report")
+    _machine_args(c, image=False)
+    c.add_argument("--trace", metavar="FILE")
+    c.add_argument("--timeout", type=float, default=None)
+    c.add_argument("--max-insns", type=int, default=None)
+    c.add_argument("--console", choices=("stdio", "none"), default="stdio")
+    c.add_argument("image", nargs="?")
+    c.set_defaults(func=cmd_cas)
+
+    try:
+        from xive_machine.cli import trace_cmd
+
+        trace_cmd.add_parser(sub)
+    except ImportError:  # pragma: no cover - while the trace tools are not installed
+        pass
+    try:
+        from xive_machine.cli import snapshot_cmd
+
+        snapshot_cmd.add_parsers(sub)
+    except ImportError:  # pragma: no cover
+        pass
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    try:
+        return int(ns.func(ns))
+    except XiveMachineError as err:
+        if ns.debug:
+            raise
+        print(f"xive-machine: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("xive-machine: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
