@@ -27,8 +27,10 @@ def render(m: SpaprMachine) -> str:
             f"   ibm,arch-vec-5-platform-support: {pairs}",
             f"   OV5 the platform grants: {m.cas_platform.ov5().hex()}", "", "-- decision"]
     if res.ok:
-        out.append(f"   rc 0 (H_SUCCESS); compat PVR {res.compat_pvr:#010x}" + (" (the guest also listed the real PVR)" if res.raw_mode and res.compat_pvr else " (raw mode)" if res.raw_mode else "")
-                   + f"; cpu-version {res.cpu_version:#010x}")
+        mode = " (raw mode)" if res.raw_mode and not res.compat_pvr else ""
+        if res.raw_mode and res.compat_pvr:
+            mode = " (the guest also listed the real PVR)"
+        out.append(f"   rc 0 (H_SUCCESS); compat PVR {res.compat_pvr:#010x}{mode}; cpu-version {res.cpu_version:#010x}")
         out.append(f"   interrupt controller: {rec.mode_before} -> {rec.mode_after}; MMU {res.mmu}"
                    + (" (radix granted)" if res.radix_granted else "") + ("; GTSE" if res.gtse else ""))
         out.append(f"   /chosen/ibm,architecture-vec-5 = [{res.arch_vec_5.hex(' ')}]")
