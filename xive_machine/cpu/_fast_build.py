@@ -127,15 +127,21 @@ static void xm_block_hook(void *uc, uint64_t address, uint32_t size, void *user)
 {
     struct xm_trap *t = (struct xm_trap *)user;
     (void)address;
-    t->icount += size >> 2;
-    if (t->icount >= t->deadline) {
+    uint64_t n = size >> 2;
+    /* A stop requested here takes effect before this block runs: count it only if it will run. */
+    if (t->icount + n > t->deadline && t->icount >= t->deadline) {
         p_stop(uc);
-    } else if (t->irq_waiting) {
+        return;
+    }
+    if (t->irq_waiting) {
         uint64_t msr = 0;
         p_rr(uc, XM_REG_MSR, &msr);
-        if (msr & XM_MSR_EE)
+        if (msr & XM_MSR_EE) {
             p_stop(uc);
+            return;
+        }
     }
+    t->icount += n;
 }
 
 int xm_hook_blocks(struct xm_trap *t)

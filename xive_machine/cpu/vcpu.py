@@ -112,10 +112,15 @@ class VCpu:
         if scratch_in is not None:
             uc.reg_write(R.GPR[3], scratch_in & MASK64)
         uc.mem_write(STUB_BASE, struct.pack(">I", insn))
+        t = self.trap
+        icount, deadline, waiting = t.icount, t.deadline, t.irq_waiting
+        t.deadline, t.irq_waiting = MASK64, 0  # the block hook must neither stop nor count the stub
         try:
             uc.emu_start(STUB_BASE, STUB_BASE + 4, count=1)
         except UcError:
             pass
+        finally:
+            t.icount, t.deadline, t.irq_waiting = icount, deadline, waiting
         out = uc.reg_read(R.GPR[3])
         if save_msr & (R.MSR_PR | R.MSR_LE):
             uc.reg_write(R.REG_MSR, save_msr)

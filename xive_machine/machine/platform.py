@@ -83,26 +83,6 @@ def h_cas(m: SpaprMachine, cpu: int, vec_addr: int, buf_addr: int, buf_size: int
     return (H.SUCCESS,)
 
 
-@KVMPPC_HCALLS.hcall(Op.KVMPPC_H_LOGICAL_MEMOP, "KVMPPC_H_LOGICAL_MEMOP")
-def h_logical_memop(m: SpaprMachine, cpu: int, dst: int, src: int, esize: int, count: int,
-                    op: int) -> tuple[int, ...]:
-    """In: R4 dst, R5 src, R6 log2 element size (0..3), R7 count, R8 op (0 copy, 1 invert)."""
-    if esize > 3 or count > 0x80000000 or op > 1:
-        return (H.PARAMETER,)
-    size = 1 << esize
-    mask = size - 1
-    if (dst & mask) or (src & mask):
-        return (H.PARAMETER,)
-    n = count * size
-    if not (m.ram.contains(src, n) and m.ram.contains(dst, n)):
-        return (H.PARAMETER,)
-    data = m.ram.read(src, n)
-    if op == 1:
-        data = bytes(b ^ 0xFF for b in data)
-    m.ram.write(dst, data)
-    return (H.SUCCESS,)
-
-
 def _optional_tables() -> list[tuple[HcallTable, str]]:
     """The PAPR basics and RTAS core tables (built by other modules)."""
     out = []

@@ -16,6 +16,7 @@ from unicorn import unicorn_const as UCC
 from xive_machine.cpu import regs as R
 from xive_machine.cpu.vcpu import Q_MSR, Q_PC, W_INTNO, VCpu
 from xive_machine.machine import exceptions as X
+from xive_machine.machine.decode import effective_address
 
 if TYPE_CHECKING:
     from xive_machine.machine.spapr import SpaprMachine
@@ -81,10 +82,12 @@ def handle(m: SpaprMachine, vcpu: VCpu) -> None:
         cause = X.SRR1_PROGRAM_ILLEGAL if intno == R.INTR_HV_EMU else program_cause(insn, msr)
         deliver(m, vcpu, X.VEC_PROGRAM, pc - 4, cause, msr)
         return
-    if intno == R.INTR_ALIGN:
-        dar = vcpu.spr(R.SPR_DAR)
-        dsisr = vcpu.spr(R.SPR_DSISR)
-        deliver(m, vcpu, X.VEC_ALIGNMENT, pc - 4, 0, msr, dar=dar, dsisr=dsisr)
+    if intno == R.INTR_ALIGN:  # Unicorn leaves DAR unset: compute the EA from the instruction
+        insn = _fetch_word(m, vcpu, pc - 4, little)
+        ea = effective_address(insn, vcpu.gpr)
+        if ea is not None and not msr & R.MSR_SF:
+            ea &= 0xFFFF_FFFF
+        deliver(m, vcpu, X.VEC_ALIGNMENT, pc - 4, 0, msr, dar=ea if ea is not None else vcpu.spr(R.SPR_DAR))
         return
     if intno == R.INTR_FPU:
         deliver(m, vcpu, X.VEC_FP_UNAVAILABLE, pc - 4, 0, msr)
