@@ -23,6 +23,12 @@ from xive_machine.memory.ram import GuestRam
 
 STUB_BASE = 0x0000_3FFF_FFFF_0000  # a page outside any guest address range, for one-instruction SPR stubs
 STUB_SIZE = 0x1000
+# SPR writes run as a trampoline inside the vCPU's own execution: an extra emu_start costs ~50 us in
+# Unicorn 2.1.4, a trampoline a few instructions and one trap. It lives at the top of the address space.
+TRAMP_BASE = 0xFFFF_FFFF_FFFF_0000
+TRAMP_SIZE = 0x10000
+TRAMP_REGS = (0, 10, 11, 12)  # value registers of a trampoline, saved and restored around it
+TRAP_INSN = 0x7FE00008  # tw 31,0,0: the trampoline's way back into the machine
 MASK64 = 0xFFFF_FFFF_FFFF_FFFF
 
 TrapHandler = Callable[["VCpu"], None]
@@ -40,6 +46,9 @@ W_INSN = _OFF["insn"] // 4
 def xm_py_trap(trap: Any) -> None:  # pragma: no cover - exercised by every guest
     vcpu: VCpu = ffi.from_handle(trap.owner)
     try:
+        if vcpu.redirect is not None and vcpu.q[Q_PC] - 4 >= TRAMP_BASE:
+            vcpu.finish_redirect()
+            return
         vcpu.on_trap(vcpu)
     except BaseException as exc:  # must not unwind through C
         vcpu.pending_exception = exc
@@ -58,7 +67,12 @@ class VCpu:
         uc.ctl_set_tlb_mode(UCC.UC_TLB_VIRTUAL)
         uc.mem_map_ptr(0, ram.size, UC_PROT_ALL, ram.address)
         uc.mem_map(STUB_BASE, STUB_SIZE, UC_PROT_ALL)
+        uc.mem_map(TRAMP_BASE, TRAMP_SIZE, UC_PROT_ALL)
         self.uc = uc
+        self.redirect: tuple[list[tuple[int, int]], int, int, dict[int, int]] | None = None
+        self._tramp_entries: dict[tuple[int, ...], int] = {}
+        self._tramp_next = TRAMP_BASE
+        self._flushing = False
         self._handle = ffi.new_handle(self)
         self.trap = ffi.new("struct xm_trap *")
         self.trap.uc = ffi.cast("void *", uc._uch.value)
@@ -74,26 +88,46 @@ class VCpu:
 
     # --- general registers -------------------------------------------------------------------------
     def gpr(self, n: int) -> int:
+        if self.redirect is not None and n in TRAMP_REGS:
+            return dict(self.redirect[0])[n]
         return self.uc.reg_read(R.GPR[n])
 
     def set_gpr(self, n: int, value: int) -> None:
+        if self.redirect is not None and n in TRAMP_REGS:  # the trampoline will restore this register
+            saved, pc, msr, pending = self.redirect
+            self.redirect = ([(r, value & MASK64 if r == n else v) for r, v in saved], pc, msr, pending)
+            return
         self.uc.reg_write(R.GPR[n], value & MASK64)
 
     @property
     def pc(self) -> int:
-        return self.uc.reg_read(R.REG_PC)
+        """The guest's PC (where it continues, past any pending SPR trampoline)."""
+        return self.guest_pc
 
     @pc.setter
     def pc(self, value: int) -> None:
+        if self.redirect is not None:
+            saved, _, msr, pending = self.redirect
+            self.redirect = (saved, value & MASK64, msr, pending)
+            return
         self.uc.reg_write(R.REG_PC, value & MASK64)
 
     @property
     def msr(self) -> int:
-        return self.uc.reg_read(R.REG_MSR)
+        return self.guest_msr
 
     @msr.setter
     def msr(self, value: int) -> None:
+        if self.redirect is not None:
+            saved, pc, _, pending = self.redirect
+            self.redirect = (saved, pc, value & MASK64, pending)
+            return
         self.uc.reg_write(R.REG_MSR, value & MASK64)
+
+    @property
+    def run_pc(self) -> int:
+        """Where execution resumes now (the trampoline, while one is pending)."""
+        return self.uc.reg_read(R.REG_PC)
 
     def reg(self, uc_id: int) -> int:
         return self.uc.reg_read(uc_id)
@@ -129,14 +163,97 @@ class VCpu:
         return out
 
     def spr(self, spr: int) -> int:
-        """Read an SPR with `mfspr r3, spr` run in a nested emulation (r3 and PC restored)."""
+        """Read an SPR with `mfspr r3, spr` run in a nested emulation (r3 and PC restored). Cold paths only:
+        an emu_start costs ~50 us."""
         if spr in (R.SPR_PURR, R.SPR_SPURR, R.SPR_VTB_ALT):  # would kill the host process in Unicorn 2.1.4
             raise ValueError(f"SPR {spr} cannot be read through Unicorn")
+        self.flush_redirect()
         return self._run_stub(R.mfspr(3, spr), None)
 
     def set_spr(self, spr: int, value: int) -> None:
-        """Write an SPR with `mtspr spr, r3`."""
-        self._run_stub(R.mtspr(spr, 3), value)
+        """Write an SPR. Takes effect before the guest's next instruction (see `write_sprs`)."""
+        self.write_sprs([(spr, value)])
+
+    def _tramp_entry(self, sprs: tuple[int, ...]) -> int:
+        entry = self._tramp_entries.get(sprs)
+        if entry is None:
+            words = [R.mtspr(spr, reg) for spr, reg in zip(sprs, TRAMP_REGS, strict=False)] + [TRAP_INSN]
+            entry = self._tramp_next
+            self.uc.mem_write(entry, b"".join(struct.pack(">I", w) for w in words))
+            self._tramp_next += 4 * len(words)
+            self._tramp_entries[sprs] = entry
+        return entry
+
+    def write_sprs(self, writes: list[tuple[int, int]], then_pc: int | None = None,
+                   then_msr: int | None = None) -> None:
+        """Write SPRs, then continue at `then_pc` with `then_msr` (default: where and as the guest was).
+
+        The vCPU is redirected to a trampoline (`mtspr`s from scratch registers, then a trap); the trap
+        restores the scratch registers and lands on `then_pc`. Works from inside a hook (the write happens
+        as soon as execution resumes) and between runs. Pending writes merge into one trampoline.
+        """
+        uc = self.uc
+        if self.redirect is not None:
+            saved, pc, msr, pending = self.redirect
+        else:
+            pc, msr = uc.reg_read(R.REG_PC), uc.reg_read(R.REG_MSR)
+            saved, pending = [], {}
+        if then_pc is not None:
+            pc = then_pc
+        if then_msr is not None:
+            msr = then_msr
+        for spr, value in writes:
+            pending.pop(spr, None)
+            pending[spr] = value & MASK64
+        while len(pending) > len(TRAMP_REGS):  # rare: more SPRs than scratch registers
+            spr = next(iter(pending))
+            self._run_stub(R.mtspr(spr, 3), pending.pop(spr))
+        if not saved:
+            saved = [(r, uc.reg_read(R.GPR[r])) for r in TRAMP_REGS]
+        sprs = tuple(pending)
+        for (spr, reg) in zip(sprs, TRAMP_REGS, strict=False):
+            uc.reg_write(R.GPR[reg], pending[spr])
+        uc.reg_write(R.REG_MSR, R.MSR_SF | R.MSR_ME)  # privileged, big-endian, real mode, EE off
+        uc.reg_write(R.REG_PC, self._tramp_entry(sprs))
+        self.redirect = (saved, pc, msr, pending)
+
+    def finish_redirect(self) -> None:
+        """The trampoline trapped back: restore its scratch registers, go where the guest should be."""
+        saved, pc, msr, _ = self.redirect
+        self.redirect = None
+        uc = self.uc
+        for r, value in saved:
+            uc.reg_write(R.GPR[r], value)
+        uc.reg_write(R.REG_MSR, msr)
+        uc.reg_write(R.REG_PC, pc)
+        self.q[Q_PC] = pc
+        if self._flushing:
+            uc.emu_stop()
+
+    def flush_redirect(self) -> None:
+        """Run a pending trampoline now (outside any run), so reads of SPRs and PC see its effect."""
+        if self.redirect is None:
+            return
+        t = self.trap
+        icount, deadline, waiting = t.icount, t.deadline, t.irq_waiting
+        t.deadline, t.irq_waiting = MASK64, 0
+        self._flushing = True
+        try:
+            self.uc.emu_start(self.uc.reg_read(R.REG_PC), MASK64, 0, 16)
+        except UcError:
+            pass
+        finally:
+            self._flushing = False
+            t.icount, t.deadline, t.irq_waiting = icount, deadline, waiting
+
+    @property
+    def guest_pc(self) -> int:
+        """Where the guest continues (the target of a pending redirect, else PC)."""
+        return self.redirect[1] if self.redirect is not None else self.uc.reg_read(R.REG_PC)
+
+    @property
+    def guest_msr(self) -> int:
+        return self.redirect[2] if self.redirect is not None else self.uc.reg_read(R.REG_MSR)
 
     # --- running ------------------------------------------------------------------------------------
     def run(self, begin: int, count: int = 0, until: int = -1) -> None:

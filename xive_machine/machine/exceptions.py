@@ -68,15 +68,13 @@ class Delivered:
 def deliver(vcpu: VCpu, vector: int, srr0: int, cause: int = 0, *, ile: bool = False,
             msr: int | None = None, dar: int | None = None, dsisr: int | None = None) -> Delivered:
     """Take an interrupt on `vcpu`: SRR0 = srr0, SRR1 = MSR bits | cause, new MSR, PC = vector."""
-    old = vcpu.msr if msr is None else msr
+    old = vcpu.guest_msr if msr is None else msr
     srr1 = (old & SRR1_MSR_MASK) | cause
-    vcpu.set_spr(R.SPR_SRR0, srr0)
-    vcpu.set_spr(R.SPR_SRR1, srr1)
-    if dar is not None:
-        vcpu.set_spr(R.SPR_DAR, dar)
-    if dsisr is not None:
-        vcpu.set_spr(R.SPR_DSISR, dsisr)
     new = (old & MSR_KEEP_ON_INTERRUPT) | R.MSR_SF | (R.MSR_LE if ile else 0)
-    vcpu.msr = new
-    vcpu.pc = vector
+    writes = [(R.SPR_SRR0, srr0), (R.SPR_SRR1, srr1)]
+    if dar is not None:
+        writes.append((R.SPR_DAR, dar))
+    if dsisr is not None:
+        writes.append((R.SPR_DSISR, dsisr))
+    vcpu.write_sprs(writes, then_pc=vector, then_msr=new)
     return Delivered(vector, srr0, srr1, new)

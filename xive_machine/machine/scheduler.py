@@ -30,6 +30,9 @@ def check_interrupts(m: SpaprMachine, i: int) -> None:
     if not (st.irq or st.dec_pending):
         v.trap.irq_waiting = 0
         return
+    if v.redirect is not None:  # an SPR trampoline runs first; stop right after it if EE allows
+        v.trap.irq_waiting = 1
+        return
     msr = v.msr
     if not msr & R.MSR_EE:
         v.trap.irq_waiting = 1
@@ -106,7 +109,7 @@ def run(m: SpaprMachine, *, max_insns: int | None, timeout: float | None) -> Run
             m.slice_start_icount = start
             m.slice_start_insns = m.clock.insns
             try:
-                v.run(v.pc)
+                v.run(v.run_pc)
             except UcError as exc:
                 if m.pending_fault is not None:
                     m.clock.insns = m.slice_start_insns + (v.trap.icount - start)
