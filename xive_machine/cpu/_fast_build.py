@@ -30,6 +30,9 @@ int xm_init(uintptr_t reg_read_batch, uintptr_t reg_write_batch, uintptr_t reg_r
 int xm_hook_trap(struct xm_trap *t);
 int xm_hook_blocks(struct xm_trap *t);
 int xm_init_stop(uintptr_t emu_stop);
+uint64_t xm_reg_read(void *uc, int regid);
+int xm_reg_write(void *uc, int regid, uint64_t value);
+int xm_reg_write_many(void *uc, int *regids, uint64_t *values, int n);
 """
 
 SOURCE = r"""
@@ -142,6 +145,31 @@ static void xm_block_hook(void *uc, uint64_t address, uint32_t size, void *user)
         }
     }
     t->icount += n;
+}
+
+/* Register access without the binding's ctypes layers (~8 us there, ~0.2 us here). */
+uint64_t xm_reg_read(void *uc, int regid)
+{
+    uint64_t v = 0;
+    p_rr(uc, regid, &v);
+    return v;
+}
+
+int xm_reg_write(void *uc, int regid, uint64_t value)
+{
+    int ids[1] = {regid};
+    void *vals[1] = {&value};
+    return p_rwb(uc, ids, (void *const *)vals, 1);
+}
+
+int xm_reg_write_many(void *uc, int *regids, uint64_t *values, int n)
+{
+    void *vals[64];
+    if (n > 64)
+        n = 64;
+    for (int i = 0; i < n; i++)
+        vals[i] = &values[i];
+    return p_rwb(uc, regids, (void *const *)vals, n);
 }
 
 int xm_hook_blocks(struct xm_trap *t)

@@ -32,6 +32,8 @@ TRAP_INSN = 0x7FE00008  # tw 31,0,0: the trampoline's way back into the machine
 MASK64 = 0xFFFF_FFFF_FFFF_FFFF
 
 TrapHandler = Callable[["VCpu"], None]
+_rr = lib.xm_reg_read  # (uc, regid) -> u64
+_rw = lib.xm_reg_write  # (uc, regid, u64)
 
 _OFF = {name: ffi.offsetof("struct xm_trap", name) for name in ("intno", "nout", "r", "pc", "msr", "insn")}
 Q_R3 = _OFF["r"] // 8
@@ -76,6 +78,7 @@ class VCpu:
         self._handle = ffi.new_handle(self)
         self.trap = ffi.new("struct xm_trap *")
         self.trap.uc = ffi.cast("void *", uc._uch.value)
+        self._h = self.trap.uc  # the uc_engine* for the C register helpers
         self.trap.owner = self._handle
         self.trap.ram = ffi.cast("unsigned char *", ram.address)
         self.trap.ram_size = ram.size
@@ -90,14 +93,14 @@ class VCpu:
     def gpr(self, n: int) -> int:
         if self.redirect is not None and n in TRAMP_REGS:
             return dict(self.redirect[0])[n]
-        return self.uc.reg_read(R.GPR[n])
+        return _rr(self._h, R.GPR[n])
 
     def set_gpr(self, n: int, value: int) -> None:
         if self.redirect is not None and n in TRAMP_REGS:  # the trampoline will restore this register
             saved, pc, msr, pending = self.redirect
             self.redirect = ([(r, value & MASK64 if r == n else v) for r, v in saved], pc, msr, pending)
             return
-        self.uc.reg_write(R.GPR[n], value & MASK64)
+        _rw(self._h, R.GPR[n], value & MASK64)
 
     @property
     def pc(self) -> int:
@@ -110,7 +113,7 @@ class VCpu:
             saved, _, msr, pending = self.redirect
             self.redirect = (saved, value & MASK64, msr, pending)
             return
-        self.uc.reg_write(R.REG_PC, value & MASK64)
+        _rw(self._h, R.REG_PC, value & MASK64)
 
     @property
     def msr(self) -> int:
@@ -122,29 +125,29 @@ class VCpu:
             saved, pc, _, pending = self.redirect
             self.redirect = (saved, pc, value & MASK64, pending)
             return
-        self.uc.reg_write(R.REG_MSR, value & MASK64)
+        _rw(self._h, R.REG_MSR, value & MASK64)
 
     @property
     def run_pc(self) -> int:
         """Where execution resumes now (the trampoline, while one is pending)."""
-        return self.uc.reg_read(R.REG_PC)
+        return _rr(self._h, R.REG_PC)
 
     def reg(self, uc_id: int) -> int:
-        return self.uc.reg_read(uc_id)
+        return _rr(self._h, uc_id)
 
     def set_reg(self, uc_id: int, value: int) -> None:
-        self.uc.reg_write(uc_id, value & MASK64)
+        _rw(self._h, uc_id, value & MASK64)
 
     # --- SPRs through a one-instruction stub --------------------------------------------------------
     def _run_stub(self, insn: int, scratch_in: int | None) -> int:
         uc = self.uc
-        save_pc = uc.reg_read(R.REG_PC)
-        save_r3 = uc.reg_read(R.GPR[3])
-        save_msr = uc.reg_read(R.REG_MSR)
+        save_pc = _rr(self._h, R.REG_PC)
+        save_r3 = _rr(self._h, R.GPR[3])
+        save_msr = _rr(self._h, R.REG_MSR)
         if save_msr & (R.MSR_PR | R.MSR_LE):  # run the stub privileged and big-endian
-            uc.reg_write(R.REG_MSR, save_msr & ~(R.MSR_PR | R.MSR_LE | R.MSR_EE))
+            _rw(self._h, R.REG_MSR, save_msr & ~(R.MSR_PR | R.MSR_LE | R.MSR_EE))
         if scratch_in is not None:
-            uc.reg_write(R.GPR[3], scratch_in & MASK64)
+            _rw(self._h, R.GPR[3], scratch_in & MASK64)
         uc.mem_write(STUB_BASE, struct.pack(">I", insn))
         t = self.trap
         icount, deadline, waiting = t.icount, t.deadline, t.irq_waiting
@@ -155,11 +158,11 @@ class VCpu:
             pass
         finally:
             t.icount, t.deadline, t.irq_waiting = icount, deadline, waiting
-        out = uc.reg_read(R.GPR[3])
+        out = _rr(self._h, R.GPR[3])
         if save_msr & (R.MSR_PR | R.MSR_LE):
-            uc.reg_write(R.REG_MSR, save_msr)
-        uc.reg_write(R.GPR[3], save_r3)
-        uc.reg_write(R.REG_PC, save_pc)
+            _rw(self._h, R.REG_MSR, save_msr)
+        _rw(self._h, R.GPR[3], save_r3)
+        _rw(self._h, R.REG_PC, save_pc)
         return out
 
     def spr(self, spr: int) -> int:
@@ -192,11 +195,10 @@ class VCpu:
         restores the scratch registers and lands on `then_pc`. Works from inside a hook (the write happens
         as soon as execution resumes) and between runs. Pending writes merge into one trampoline.
         """
-        uc = self.uc
         if self.redirect is not None:
             saved, pc, msr, pending = self.redirect
         else:
-            pc, msr = uc.reg_read(R.REG_PC), uc.reg_read(R.REG_MSR)
+            pc, msr = _rr(self._h, R.REG_PC), _rr(self._h, R.REG_MSR)
             saved, pending = [], {}
         if then_pc is not None:
             pc = then_pc
@@ -209,12 +211,12 @@ class VCpu:
             spr = next(iter(pending))
             self._run_stub(R.mtspr(spr, 3), pending.pop(spr))
         if not saved:
-            saved = [(r, uc.reg_read(R.GPR[r])) for r in TRAMP_REGS]
+            saved = [(r, _rr(self._h, R.GPR[r])) for r in TRAMP_REGS]
         sprs = tuple(pending)
         for (spr, reg) in zip(sprs, TRAMP_REGS, strict=False):
-            uc.reg_write(R.GPR[reg], pending[spr])
-        uc.reg_write(R.REG_MSR, R.MSR_SF | R.MSR_ME)  # privileged, big-endian, real mode, EE off
-        uc.reg_write(R.REG_PC, self._tramp_entry(sprs))
+            _rw(self._h, R.GPR[reg], pending[spr])
+        _rw(self._h, R.REG_MSR, R.MSR_SF | R.MSR_ME)  # privileged, big-endian, real mode, EE off
+        _rw(self._h, R.REG_PC, self._tramp_entry(sprs))
         self.redirect = (saved, pc, msr, pending)
 
     def finish_redirect(self) -> None:
@@ -223,9 +225,9 @@ class VCpu:
         self.redirect = None
         uc = self.uc
         for r, value in saved:
-            uc.reg_write(R.GPR[r], value)
-        uc.reg_write(R.REG_MSR, msr)
-        uc.reg_write(R.REG_PC, pc)
+            _rw(self._h, R.GPR[r], value)
+        _rw(self._h, R.REG_MSR, msr)
+        _rw(self._h, R.REG_PC, pc)
         self.q[Q_PC] = pc
         if self._flushing:
             uc.emu_stop()
@@ -239,7 +241,7 @@ class VCpu:
         t.deadline, t.irq_waiting = MASK64, 0
         self._flushing = True
         try:
-            self.uc.emu_start(self.uc.reg_read(R.REG_PC), MASK64, 0, 16)
+            self.uc.emu_start(_rr(self._h, R.REG_PC), MASK64, 0, 16)
         except UcError:
             pass
         finally:
@@ -249,11 +251,11 @@ class VCpu:
     @property
     def guest_pc(self) -> int:
         """Where the guest continues (the target of a pending redirect, else PC)."""
-        return self.redirect[1] if self.redirect is not None else self.uc.reg_read(R.REG_PC)
+        return self.redirect[1] if self.redirect is not None else _rr(self._h, R.REG_PC)
 
     @property
     def guest_msr(self) -> int:
-        return self.redirect[2] if self.redirect is not None else self.uc.reg_read(R.REG_MSR)
+        return self.redirect[2] if self.redirect is not None else _rr(self._h, R.REG_MSR)
 
     # --- running ------------------------------------------------------------------------------------
     def run(self, begin: int, count: int = 0, until: int = -1) -> None:
