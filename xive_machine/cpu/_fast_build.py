@@ -25,11 +25,13 @@ struct xm_trap {
     uint32_t pad2;
 };
 extern "Python" void xm_py_trap(struct xm_trap *);
+extern "Python" void xm_py_irq(struct xm_trap *);
 int xm_init(uintptr_t reg_read_batch, uintptr_t reg_write_batch, uintptr_t reg_read, uintptr_t hook_add,
             uintptr_t mem_read);
 int xm_hook_trap(struct xm_trap *t);
 int xm_hook_blocks(struct xm_trap *t);
 int xm_init_stop(uintptr_t emu_stop);
+int xm_init_rw(uintptr_t reg_write);
 uint64_t xm_reg_read(void *uc, int regid);
 int xm_reg_write(void *uc, int regid, uint64_t value);
 int xm_reg_write_many(void *uc, int *regids, uint64_t *values, int n);
@@ -56,6 +58,7 @@ struct xm_trap {
     uint32_t pad2;
 };
 static void xm_py_trap(struct xm_trap *);
+static void xm_py_irq(struct xm_trap *);
 
 typedef int (*rrb_t)(void *, int *, void **, int);
 typedef int (*rwb_t)(void *, int *, void *const *, int);
@@ -129,7 +132,6 @@ int xm_hook_trap(struct xm_trap *t)
 static void xm_block_hook(void *uc, uint64_t address, uint32_t size, void *user)
 {
     struct xm_trap *t = (struct xm_trap *)user;
-    (void)address;
     uint64_t n = size >> 2;
     /* A stop requested here takes effect before this block runs: count it only if it will run. */
     if (t->icount + n > t->deadline && t->icount >= t->deadline) {
@@ -140,7 +142,11 @@ static void xm_block_hook(void *uc, uint64_t address, uint32_t size, void *user)
         uint64_t msr = 0;
         p_rr(uc, XM_REG_MSR, &msr);
         if (msr & XM_MSR_EE) {
-            p_stop(uc);
+            /* Deliver here, without leaving emu_start: Python redirects PC to the interrupt (a PC write
+               in a block hook replaces the block, which has not run and is not counted). */
+            t->pc = address;
+            t->msr = msr;
+            xm_py_irq(t);
             return;
         }
     }
@@ -155,11 +161,19 @@ uint64_t xm_reg_read(void *uc, int regid)
     return v;
 }
 
+/* uc_reg_write, not the batch form: only the single form makes a PC write inside a hook take effect. */
+typedef int (*rw_t)(void *, int, const void *);
+static rw_t p_rw;
+
+int xm_init_rw(uintptr_t reg_write)
+{
+    p_rw = (rw_t)reg_write;
+    return 0;
+}
+
 int xm_reg_write(void *uc, int regid, uint64_t value)
 {
-    int ids[1] = {regid};
-    void *vals[1] = {&value};
-    return p_rwb(uc, ids, (void *const *)vals, 1);
+    return p_rw(uc, regid, &value);
 }
 
 int xm_reg_write_many(void *uc, int *regids, uint64_t *values, int n)

@@ -57,6 +57,20 @@ def xm_py_trap(trap: Any) -> None:  # pragma: no cover - exercised by every gues
         vcpu.uc.emu_stop()
 
 
+@ffi.def_extern()
+def xm_py_irq(trap: Any) -> None:  # pragma: no cover - exercised by interrupt guests
+    vcpu: VCpu = ffi.from_handle(trap.owner)
+    try:
+        vcpu.on_irq(vcpu)
+    except BaseException as exc:  # must not unwind through C
+        vcpu.pending_exception = exc
+        vcpu.uc.emu_stop()
+
+
+def _no_irq(vcpu: VCpu) -> None:
+    vcpu.trap.irq_waiting = 0
+
+
 class VCpu:
     """A POWER10 core (Unicorn's only PPC64 server model) presented to the guest as an LPAR vCPU."""
 
@@ -64,6 +78,8 @@ class VCpu:
         self.index = index
         self.ram = ram
         self.on_trap = on_trap
+        # Called from the block hook when an interrupt waits and MSR[EE] = 1 (trap.pc = the block's address).
+        self.on_irq: Callable[[VCpu], None] = _no_irq
         self.pending_exception: BaseException | None = None
         uc = Uc(UC_ARCH_PPC, UC_MODE_PPC64 | UC_MODE_BIG_ENDIAN)
         uc.ctl_set_tlb_mode(UCC.UC_TLB_VIRTUAL)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from unicorn import UcError
 
 from xive_machine.cpu import regs as R
+from xive_machine.cpu.vcpu import VCpu
 from xive_machine.machine import exceptions as X
 from xive_machine.machine import traps
 
@@ -46,6 +47,24 @@ def check_interrupts(m: SpaprMachine, i: int) -> None:
     else:
         st.dec_pending = False
         traps.deliver(m, v, X.VEC_DECREMENTER, pc, 0, msr)
+
+
+def deliver_in_run(m: SpaprMachine, v: VCpu) -> None:
+    """From the block hook: an interrupt waits and MSR[EE] = 1. v.trap.pc is where the guest was going."""
+    i = v.index
+    st = m.cpus[i]
+    if v.redirect is not None:  # an SPR trampoline is mid-flight: let it land first
+        return
+    pc = v.trap.pc
+    msr = v.trap.msr
+    if st.irq:
+        traps.deliver(m, v, X.VEC_EXTERNAL, pc, 0, msr)
+        if m.trace is not None:
+            m.trace.emit("irq", cpu=i, vector=X.VEC_EXTERNAL)
+    elif st.dec_pending:
+        st.dec_pending = False
+        traps.deliver(m, v, X.VEC_DECREMENTER, pc, 0, msr)
+    v.trap.irq_waiting = 1 if (st.dec_pending or st.irq) else 0  # level: again once EE is back
 
 
 def _expire_timers(m: SpaprMachine) -> None:

@@ -120,8 +120,11 @@ class SpaprMachine:
         self._rng = None
         self._booted = False
         on_trap = self._make_trap_handler()
+        from xive_machine.machine.scheduler import deliver_in_run
+
         for i in range(cfg.smp):
             v = VCpu(i, self.ram, on_trap)
+            v.on_irq = lambda vcpu: deliver_in_run(self, vcpu)
             v.uc.hook_add(UC_HOOK_MEM_UNMAPPED, self._on_unmapped, i)
             fastlib.xm_hook_blocks(v.trap)
             v.trap.deadline = MASK64
@@ -323,8 +326,7 @@ class SpaprMachine:
         if asserted:
             if st.state == CEDED:
                 self.wake(cpu)
-            if self.current is v:
-                v.stop()  # deliver at the next synchronous stop
+            v.trap.irq_waiting = 1  # the block hook delivers as soon as MSR[EE] allows
         else:
             v.trap.irq_waiting = 1 if st.dec_pending else 0
 
@@ -370,12 +372,10 @@ class SpaprMachine:
                 v.trap.deadline = want
 
     def request_irq_check(self, cpu: int) -> None:
-        """Something became pending on `cpu`: stop it at the next block so the scheduler can deliver."""
-        v = self.vcpus[cpu]
+        """Something became pending on `cpu`: the block hook delivers it as soon as MSR[EE] allows."""
         if self.cpus[cpu].state == CEDED:
             self.wake(cpu)
-        if self.current is v:
-            v.stop()
+        self.vcpus[cpu].trap.irq_waiting = 1
 
     def cede(self, cpu: int) -> None:
         """H_CEDE: the calling vCPU idles until an interrupt, a prod or its decrementer."""
