@@ -8,6 +8,7 @@ over it. Code the guest writes at run time is scanned when the machine learns of
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from unicorn import UC_HOOK_CODE
@@ -46,15 +47,25 @@ def classify(insn: int) -> tuple[str, int, int] | None:
     return None
 
 
+_CANDIDATE_BE = re.compile(rb"(?=[\x7c-\x7f]..[\xa6\xe6])", re.DOTALL)  # lookahead: overlapping  # opcode 31, XO 339/467/371
+_CANDIDATE_LE = re.compile(rb"(?=[\xa6\xe6]..[\x7c-\x7f])", re.DOTALL)
+
+
 def scan_range(m: SpaprMachine, addr: int, size: int, little_endian: bool) -> int:
-    """Hook every time instruction in [addr, addr+size) of guest RAM. Returns how many were found."""
+    """Hook every time instruction in [addr, addr+size) of guest RAM. Returns how many were found.
+
+    A regular expression finds the few candidate words (primary opcode 31 with an mfspr/mtspr/mftb
+    extended opcode) at C speed; only those are decoded."""
     data = m.ram.read(addr, size)
     order = "little" if little_endian else "big"
+    pattern = _CANDIDATE_LE if little_endian else _CANDIDATE_BE
     found = 0
     hooked: dict[int, tuple[str, int, int]] = m.time_sites
-    for off in range(0, len(data) - 3, 4):
-        word = int.from_bytes(data[off:off + 4], order)
-        kind = classify(word)
+    for match in pattern.finditer(data):
+        off = match.start()
+        if off & 3:
+            continue
+        kind = classify(int.from_bytes(data[off:off + 4], order))
         if kind is None:
             continue
         a = addr + off
