@@ -47,7 +47,8 @@ def classify(insn: int) -> tuple[str, int, int] | None:
     return None
 
 
-_CANDIDATE_BE = re.compile(rb"(?=[\x7c-\x7f]..[\xa6\xe6])", re.DOTALL)  # lookahead: overlapping  # opcode 31, XO 339/467/371
+# opcode 31 with XO 339/467/371; a lookahead so that candidates may overlap
+_CANDIDATE_BE = re.compile(rb"(?=[\x7c-\x7f]..[\xa6\xe6])", re.DOTALL)
 _CANDIDATE_LE = re.compile(rb"(?=[\xa6\xe6]..[\x7c-\x7f])", re.DOTALL)
 
 
