@@ -13,7 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from unicorn import UC_HOOK_MEM_READ, UC_HOOK_MEM_UNMAPPED, UC_HOOK_MEM_WRITE, UC_PROT_READ, UC_PROT_WRITE, UcError
+from unicorn import (
+    UC_HOOK_MEM_READ,
+    UC_HOOK_MEM_UNMAPPED,
+    UC_HOOK_MEM_WRITE,
+    UC_MEM_WRITE_UNMAPPED,
+    UC_PROT_READ,
+    UC_PROT_WRITE,
+    UcError,
+)
 
 from xive_machine.cpu import regs as R
 from xive_machine.cpu.fast import lib as fastlib
@@ -281,10 +289,12 @@ class SpaprMachine:
             from xive_machine.machine import traps
 
             return traps.bad_access(self, vcpu, access, addr, size)
-        self._map_window_page(vcpu, win, addr)
+        on_write = self._map_window_page(vcpu, win, addr)
+        if access == UC_MEM_WRITE_UNMAPPED:  # Unicorn retries the store without calling the new write hook
+            on_write(uc, access, addr, size, value, None)
         return True
 
-    def _map_window_page(self, vcpu: VCpu, win: MmioWindow, addr: int) -> None:
+    def _map_window_page(self, vcpu: VCpu, win: MmioWindow, addr: int) -> Callable[..., None]:
         import ctypes
         import mmap
 
@@ -315,6 +325,7 @@ class SpaprMachine:
         h1 = vcpu.uc.hook_add(UC_HOOK_MEM_READ, on_read, None, base, base + psize - 1)
         h2 = vcpu.uc.hook_add(UC_HOOK_MEM_WRITE, on_write, None, base, base + psize - 1)
         vcpu.__dict__.setdefault("_mmio_pages", {})[base] = (buf, (h1, h2))
+        return on_write
 
     # ------------------------------------------------------------------------------------------------
     # interrupts from controllers
@@ -467,8 +478,8 @@ class SpaprMachine:
         if not self._booted:
             raise ConfigError("no guest loaded: call load(path) first")
         self.until = until
-        if self.stop_reason == "until":
-            self.stop_reason = None
+        if self.stop_reason in ("until", "max-insns", "timeout"):  # resumable stops: go on from here
+            self.stop_reason, self.exit_code, self.stop_message = None, 0, ""
         return scheduler.run(self, max_insns=max_insns, timeout=timeout)
 
     def boot(self, path: str, **kw: Any) -> RunResult:

@@ -1,0 +1,174 @@
+"""`make bench`: xive-machine beside QEMU 7.2 TCG on the same guest images, in one run.
+
+Prints a table and writes a JSON file. Every figure is a median over several runs; QEMU figures come from
+whole-process runs of `qemu-system-ppc64 -M pseries,x-vof=on` (the only way to time it), ours both
+in-process and as a whole process where the question is about process start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+BUILD = REPO / "guest_images" / "build"
+
+
+def _median(fn: Callable[[], float], runs: int) -> float:
+    return statistics.median(fn() for _ in range(runs))
+
+
+def _first_byte(cmd: list[str], timeout: float = 60) -> float:
+    """Seconds from spawn to the first byte on the child's stdout."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    proc.stdout.read(1)
+    t = time.perf_counter() - t0
+    proc.stdout.read()
+    proc.wait(timeout=timeout)
+    return t
+
+
+def _wall(cmd: list[str], timeout: float = 600) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   timeout=timeout, check=False)
+    return time.perf_counter() - t0
+
+
+def _machine(**cfg: Any) -> Any:
+    from xive_machine.machine.config import MachineConfig
+    from xive_machine.machine.spapr import SpaprMachine
+
+    cfg.setdefault("echo_console", False)
+    return SpaprMachine(MachineConfig(**cfg))
+
+
+def _run_in_process(image: str, **cfg: Any) -> float:
+    m = _machine(**cfg)
+    m.load(image)
+    t0 = time.perf_counter()
+    r = m.run(timeout=600)
+    dt = time.perf_counter() - t0
+    if r.reason != "power-off":
+        raise RuntimeError(f"{image}: {r.reason}: {r.message}")
+    m.close()
+    return dt
+
+
+def _qemu(image: str, append: str | None = None, ic_mode: str = "dual", smp: int = 1) -> list[str]:
+    from xive_machine.oracle.qemu import qemu_command
+
+    return qemu_command(image, ic_mode=ic_mode, smp=smp, append=append)
+
+
+def bench(runs: int, with_qemu: bool) -> dict[str, dict[str, float | None]]:
+    from xive_machine.oracle.qemu import qemu_available
+
+    hello = str(BUILD / "hello.elf")
+    loop = str(BUILD / "hcall-loop.elf")
+    xive = str(BUILD / "xive-ipi.elf")
+    xics = str(BUILD / "xics-ipi.elf")
+    spin = str(BUILD / "spin.elf")
+    qemu = with_qemu and qemu_available()
+    out: dict[str, dict[str, float | None]] = {}
+    exe = [sys.executable, "-m", "xive_machine.cli.main", "run"]
+
+    # 1. process start -> the guest's first console byte
+    ours = _median(lambda: _first_byte(exe + [hello]), runs)
+    theirs = _median(lambda: _first_byte(_qemu(hello)), runs) if qemu else None
+    out["first_byte_process_ms"] = {"xive-machine": ours * 1e3, "qemu": theirs * 1e3 if theirs else None}
+
+    # 2. in process: machine construction -> first console byte
+    def in_process() -> float:
+        t0 = time.perf_counter_ns()
+        m = _machine()
+        m.load(hello)
+        m.run(timeout=60)
+        first = m.console.first_byte_ns
+        m.close()
+        return (first - t0) / 1e6
+
+    out["first_byte_in_process_ms"] = {"xive-machine": _median(in_process, runs), "qemu": None}
+
+    # 3. in-process reset and rerun of a booted guest
+    m = _machine()
+    m.load(hello)
+    m.run(timeout=60)
+
+    def rerun() -> float:
+        t0 = time.perf_counter()
+        m.reset()
+        m.run(timeout=60)
+        return (time.perf_counter() - t0) * 1e3
+
+    out["reset_rerun_ms"] = {"xive-machine": _median(rerun, runs * 4),
+                             "qemu": (theirs * 1e3 if theirs else None)}  # QEMU: a new process
+    m.close()
+
+    # 4. hcall round trip: 1,000,000 H_SET_SPRG0 minus an empty run, per hcall
+    n = 1_000_000
+    ours_n = _median(lambda: _run_in_process(loop, append=f"n={n}"), max(1, runs // 2))
+    ours_0 = _median(lambda: _run_in_process(loop, append="n=0"), runs)
+    q_n = _median(lambda: _wall(_qemu(loop, append=f"n={n}")), max(1, runs // 2)) if qemu else None
+    q_0 = _median(lambda: _wall(_qemu(loop, append="n=0")), runs) if qemu else None
+    out["hcall_round_trip_ns"] = {"xive-machine": (ours_n - ours_0) / n * 1e9,
+                                  "qemu": (q_n - q_0) / n * 1e9 if qemu else None}
+
+    # 5. guest MIPS (a compute loop of known length)
+    if os.path.exists(spin):
+        insns = 3 * 50_000_000
+        s_n = _median(lambda: _run_in_process(spin, append="n=50000000"), max(1, runs // 2))
+        s_0 = _median(lambda: _run_in_process(spin, append="n=0"), runs)
+        q_sn = _median(lambda: _wall(_qemu(spin, append="n=50000000")), max(1, runs // 2)) if qemu else None
+        q_s0 = _median(lambda: _wall(_qemu(spin, append="n=0")), runs) if qemu else None
+        out["guest_mips"] = {"xive-machine": insns / (s_n - s_0) / 1e6,
+                             "qemu": insns / (q_sn - q_s0) / 1e6 if qemu else None}
+
+    # 6. interrupt round trips per second (1000 IPIs on one vCPU, minus an empty run)
+    for name, image, mode in (("xive_round_trips_per_s", xive, "xive"), ("xics_round_trips_per_s", xics, "xics")):
+        ours_t = _median(lambda: _run_in_process(image, ic_mode=mode, append="n=1000"), runs)
+        ours_z = _median(lambda: _run_in_process(image, ic_mode=mode, append="n=0"), runs)
+        q_t = _median(lambda: _wall(_qemu(image, append="n=1000", ic_mode=mode)), runs) if qemu else None
+        q_z = _median(lambda: _wall(_qemu(image, append="n=0", ic_mode=mode)), runs) if qemu else None
+        out[name] = {"xive-machine": 1000 / max(ours_t - ours_z, 1e-9),
+                     "qemu": 1000 / max(q_t - q_z, 1e-9) if qemu else None}
+    return out
+
+
+def render(results: dict[str, dict[str, float | None]]) -> str:
+    rows = ["| figure | xive-machine | QEMU 7.2 TCG |", "|---|---:|---:|"]
+    for name, vals in results.items():
+        ours, theirs = vals["xive-machine"], vals["qemu"]
+        fmt = (lambda v: f"{v:,.0f}") if (ours or 0) >= 100 else (lambda v: f"{v:.2f}")
+        rows.append(f"| {name} | {fmt(ours) if ours is not None else '-'} | "
+                    f"{fmt(theirs) if theirs is not None else '-'} |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m xive_machine.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=5, help="runs per figure (median reported)")
+    p.add_argument("--no-qemu", action="store_true", help="skip the QEMU side")
+    p.add_argument("--json", default="bench/results.json", help="where to write the figures")
+    ns = p.parse_args(argv)
+    results = bench(ns.runs, not ns.no_qemu)
+    print(render(results))
+    os.makedirs(os.path.dirname(ns.json) or ".", exist_ok=True)
+    with open(ns.json, "w") as f:
+        json.dump({"results": results, "runs": ns.runs, "host": os.uname().machine,
+                   "python": sys.version.split()[0]}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
