@@ -65,7 +65,7 @@ def h_vof_client(m: SpaprMachine, cpu: int, args_addr: int) -> tuple[int, ...]:
     """In: R4 address of the client-interface argument block (32-bit BE cells)."""
     if m.vof is None:
         return (H.FUNCTION,)
-    return (m.vof.client_call(cpu, args_addr & 0xFFFF_FFFF),)  # the client interface traces its own calls
+    return (m.vof.client_call(cpu, args_addr),)  # masks as QEMU does, and traces its own calls
 
 
 @KVMPPC_HCALLS.hcall(Op.KVMPPC_H_CAS, "KVMPPC_H_CAS")
@@ -215,6 +215,7 @@ def build_tree(m: SpaprMachine) -> fdt.FDT:
 def machine_reset(m: SpaprMachine) -> None:
     """Reset of everything but RAM and vCPU registers: CAS undone, controller per ic-mode, tree rebuilt."""
     m.cas = None
+    m.fwnmi = None
     m.xive_negotiated = False
     m.lpcr_ile = False
     m.bootargs = m.config.append

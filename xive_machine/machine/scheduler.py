@@ -130,7 +130,9 @@ def run(m: SpaprMachine, *, max_insns: int | None, timeout: float | None) -> Run
             try:
                 v.run(v.run_pc)
             except UcError as exc:
-                if m.pending_fault is not None:
+                if m.map_pending_window(v):
+                    pass  # the faulting access restarts with the page mapped, next time round
+                elif m.pending_fault is not None:
                     m.clock.insns = m.slice_start_insns + (v.trap.icount - start)
                     traps.deliver_pending_fault(m, v)
                 else:

@@ -17,7 +17,6 @@ from unicorn import (
     UC_HOOK_MEM_READ,
     UC_HOOK_MEM_UNMAPPED,
     UC_HOOK_MEM_WRITE,
-    UC_MEM_WRITE_UNMAPPED,
     UC_PROT_READ,
     UC_PROT_WRITE,
     UcError,
@@ -113,6 +112,7 @@ class SpaprMachine:
         self.fw_symbols: dict[str, int] = {}
         self.hcall_count = 0
         self.pending_fault: tuple | None = None
+        self.pending_window: tuple[int, MmioWindow, int] | None = None
         self.pending_fault_msr = 0
         self.time_sites: dict[int, tuple[str, int, int]] = {}
         self.slice_start_icount = 0
@@ -120,6 +120,7 @@ class SpaprMachine:
         self.rtc_offset_s = 0
         self.uuid: bytes | None = None
         self.os_term_message = ""
+        self.fwnmi: tuple[int, int] | None = None  # ibm,nmi-register (system reset, machine check)
         self.initrd_start = 0
         self.initrd_size = 0
         self.boot_images: list[tuple[int, bytes]] = []
@@ -283,18 +284,30 @@ class SpaprMachine:
         return None
 
     def _on_unmapped(self, uc: Any, access: int, addr: int, size: int, value: int, cpu: int) -> bool:
+        """The fault handler. A device window's page is mapped (with its access hooks) by the scheduler,
+        which then restarts the faulting instruction: Unicorn only calls memory hooks from code translated
+        after they exist, so the page cannot be hooked from inside this callback and used at once."""
         win = self._find_window(addr)
         vcpu = self.vcpus[cpu]
         if win is None:
             from xive_machine.machine import traps
 
             return traps.bad_access(self, vcpu, access, addr, size)
-        on_write = self._map_window_page(vcpu, win, addr)
-        if access == UC_MEM_WRITE_UNMAPPED:  # Unicorn retries the store without calling the new write hook
-            on_write(uc, access, addr, size, value, None)
+        self.pending_window = (cpu, win, addr)
+        return False
+
+    def map_pending_window(self, vcpu: VCpu) -> bool:
+        """After a window fault: map the page, hook it, drop translated code; the caller restarts the access."""
+        pending = self.pending_window
+        if pending is None or pending[0] != vcpu.index:
+            return False
+        self.pending_window = None
+        _, win, addr = pending
+        self._map_window_page(vcpu, win, addr)
+        vcpu.uc.ctl_flush_tb()
         return True
 
-    def _map_window_page(self, vcpu: VCpu, win: MmioWindow, addr: int) -> Callable[..., None]:
+    def _map_window_page(self, vcpu: VCpu, win: MmioWindow, addr: int) -> None:
         import ctypes
         import mmap
 
@@ -325,7 +338,6 @@ class SpaprMachine:
         h1 = vcpu.uc.hook_add(UC_HOOK_MEM_READ, on_read, None, base, base + psize - 1)
         h2 = vcpu.uc.hook_add(UC_HOOK_MEM_WRITE, on_write, None, base, base + psize - 1)
         vcpu.__dict__.setdefault("_mmio_pages", {})[base] = (buf, (h1, h2))
-        return on_write
 
     # ------------------------------------------------------------------------------------------------
     # interrupts from controllers
@@ -407,7 +419,15 @@ class SpaprMachine:
             self.wake(target)
 
     def confer(self, cpu: int, target: int) -> None:
-        """H_CONFER: give up the rest of this slice (round robin moves on)."""
+        """H_CONFER / H_JOIN: to another vCPU (or -1), give up the rest of this slice; to itself, wait for a
+        prod (or an interrupt) as a ceded vCPU does."""
+        if target == cpu:
+            st = self.cpus[cpu]
+            if st.prod:
+                st.prod = False
+                return
+            self.cede(cpu)
+            return
         self.vcpus[cpu].stop()
 
     def set_ile(self, little: bool) -> None:
