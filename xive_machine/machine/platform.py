@@ -14,7 +14,6 @@ import fdt
 from xive_machine.errors import HcallError
 from xive_machine.firmware import cas as C
 from xive_machine.firmware import devtree as DT
-from xive_machine.firmware.rtas import RtasTable
 from xive_machine.firmware.vof import Vof
 from xive_machine.hcalls.codes import H, Op
 from xive_machine.hcalls.console import CONSOLE_HCALLS
@@ -110,6 +109,7 @@ def install(m: SpaprMachine) -> None:
         pass
     m.intc = None
     m.intc_tables = []
+    m.controllers = {}
     m.vof = None
     m.tree = None
     m.xive_negotiated = False
@@ -118,6 +118,10 @@ def install(m: SpaprMachine) -> None:
 
 # ------------------------------------------------------------------------------------------------------------
 # interrupt controllers
+#
+# As in QEMU, every controller the ic-mode offers exists from reset and keeps its hcall and RTAS tables
+# installed (XIVE's are gated on CAS; XICS answers H_HARDWARE once XIVE is negotiated); "activating" one
+# connects the vCPU presenters to it, maps its MMIO windows and puts its node in the device tree.
 
 
 def make_controller(m: SpaprMachine, name: str) -> Any:
@@ -125,7 +129,7 @@ def make_controller(m: SpaprMachine, name: str) -> Any:
     if name == "xics":
         from xive_machine.intc.xics.spapr import SpaprXics
 
-        return SpaprXics(nr, m.irq_line)
+        return SpaprXics(nr, m.irq_line, xive_active=lambda: m.xive_negotiated, timebase=m.clock.tb)
     if m.config.irqchip == "kvm":
         from xive_machine.kvm.backend import make_kvm_xive
 
@@ -135,49 +139,55 @@ def make_controller(m: SpaprMachine, name: str) -> Any:
     return SpaprXive(m.ram, nr, m.irq_line)
 
 
-def deactivate_controller(m: SpaprMachine) -> None:
-    old = m.intc
-    if old is None:
-        return
+def create_controllers(m: SpaprMachine) -> None:
+    """At reset: drop every controller, build those the ic-mode offers, install their tables."""
     for table, _target in m.intc_tables:
         m.dispatcher.uninstall(table)
-    rtas_table = getattr(old, "rtas_table", None)
-    if rtas_table is not None:
-        m.rtas.uninstall(rtas_table() if callable(rtas_table) else rtas_table)
+    for ic in m.controllers.values():
+        rtas_table = getattr(ic, "rtas_table", None)
+        if rtas_table is not None:
+            m.rtas.uninstall(rtas_table())
+        close = getattr(ic, "close", None)
+        if close is not None:
+            close()
     m.remove_windows()
-    for cpu in range(m.nr_cpus):
-        old.disconnect_cpu(cpu)
-        m.cpus[cpu].irq = False
-    close = getattr(old, "close", None)
-    if close is not None:
-        close()
     m.intc = None
     m.intc_tables = []
+    m.controllers = {}
+    names = [n for n, offered in (("xics", m.cas_platform.has_xics), ("xive", m.cas_platform.has_xive)) if offered]
+    for name in names:
+        ic = make_controller(m, name)
+        ic.trace = m.trace
+        m.controllers[name] = ic
+        for table, target in ic.hcall_tables():
+            m.dispatcher.install(table, target)
+            m.intc_tables.append((table, target))
+        rtas_table = getattr(ic, "rtas_table", None)
+        if rtas_table is not None:
+            m.rtas.install(rtas_table(), ic)
+        for lisn, lsi in DEVICE_IRQS:
+            ic.claim_irq(lisn, lsi)
 
 
 def activate_controller(m: SpaprMachine, name: str) -> None:
-    """Tear down the active controller (presenters disconnected) and bring up `name` in its place."""
-    before = m.intc.name if m.intc is not None else None
-    deactivate_controller(m)
-    ic = make_controller(m, name)
-    ic.trace = m.trace
+    """Switch the active controller: the old one's presenters disconnected and its windows unmapped, the
+    new one connected to every vCPU (QEMU spapr_irq_update_active_intc)."""
+    old = m.intc
+    if old is not None:
+        if old.name == name:
+            return
+        m.remove_windows()
+        for cpu in range(m.nr_cpus):
+            old.disconnect_cpu(cpu)
+            m.cpus[cpu].irq = False
+    ic = m.controllers[name]
     m.intc = ic
-    m.intc_tables = list(ic.hcall_tables())
-    for table, target in m.intc_tables:
-        m.dispatcher.install(table, target)
-    rtas_table = getattr(ic, "rtas_table", None)
-    if rtas_table is not None:
-        t = rtas_table() if callable(rtas_table) else rtas_table
-        if isinstance(t, RtasTable):
-            m.rtas.install(t, ic)
     for win in ic.mmio_windows():
         m.add_window(win)
     for cpu in range(m.nr_cpus):
         ic.connect_cpu(cpu)
-    for lisn, lsi in DEVICE_IRQS:
-        ic.claim_irq(lisn, lsi)
-    if m.trace is not None and before != name:
-        m.trace.emit("mode", before=before, after=name)
+    if m.trace is not None:
+        m.trace.emit("mode", before=old.name if old is not None else None, after=name)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -223,8 +233,8 @@ def machine_reset(m: SpaprMachine) -> None:
         st.irq = st.dec_pending = st.prod = False
         st.dec_deadline_tb = None
         st.vpa = st.dtl = st.slb_shadow = 0
-    first = "xive" if m.cas_platform.effective_ic_mode == "xive" else "xics"
-    activate_controller(m, first)
+    create_controllers(m)
+    activate_controller(m, "xive" if m.cas_platform.effective_ic_mode == "xive" else "xics")
     m.tree = build_tree(m)
     if m.config.boot == "vof":
         m.vof = Vof(m.ram, m.tree, cas=lambda addr: cas_from_ci(m, addr), clock_ms=lambda: m.clock.ns() // 1_000_000,
