@@ -14,6 +14,7 @@ import fdt
 from xive_machine.errors import HcallError
 from xive_machine.firmware import cas as C
 from xive_machine.firmware import devtree as DT
+from xive_machine.firmware.rtas import RTAS_TOKENS
 from xive_machine.firmware.vof import Vof
 from xive_machine.hcalls.codes import H, Op
 from xive_machine.hcalls.console import CONSOLE_HCALLS
@@ -196,6 +197,7 @@ def activate_controller(m: SpaprMachine, name: str) -> None:
 
 def dt_config(m: SpaprMachine) -> DT.DtConfig:
     k = m.kernel
+    initrd = m.vof.initrd if m.vof is not None and m.vof.initrd else (m.initrd_start, m.initrd_size)
     res: C.CasResult | None = m.cas.result if m.cas is not None and m.cas.result.ok else None
     compat = res.compat_pvr if res is not None else 0
     return DT.DtConfig(
@@ -203,19 +205,29 @@ def dt_config(m: SpaprMachine) -> DT.DtConfig:
         ram_size=m.ram.size,
         kernel_size=k.size if k else 0,
         kernel_le=k.little_endian if k else False,
-        initrd_start=m.initrd_start,
-        initrd_size=m.initrd_size,
+        initrd_start=initrd[0],
+        initrd_size=initrd[1],
         bootargs=m.bootargs,
         cpu_version=res.cpu_version if res is not None and res.cpu_version else C.PRESENTED_PVR,
         ov5_platform=m.cas_platform.arch_vec_5_platform_support(compat),
         ov5_cas=DT.ovec_dt_value(res.ov5_cas) if res is not None else DT.OV5_EMPTY,
         intc_node=m.intc.dt_node(m.nr_cpus) if m.intc is not None else None,
         xive=m.intc is not None and m.intc.name == "xive",
-        rtas_tokens=m.rtas.names(),
+        rtas_tokens=rtas_tokens(m),
         pre_isa3_guest=res.pre_isa3_guest if res is not None else False,
         rng_seed=bytes(32) if m.config.clock == "deterministic" else None,
         vof=m.config.boot == "vof",
     )
+
+
+XICS_RTAS = ("ibm,set-xive", "ibm,get-xive", "ibm,int-off", "ibm,int-on")
+
+
+def rtas_tokens(m: SpaprMachine) -> dict[str, int]:
+    """/rtas as QEMU 7.2 advertises it: every service of its table (the PCI, EEH and DDW ones answer
+    "parameter error" here, as there is no PHB device to serve), the XICS ones only when XICS is offered."""
+    return {name: token for name, token in RTAS_TOKENS.items()
+            if name not in XICS_RTAS or m.cas_platform.has_xics}
 
 
 def build_tree(m: SpaprMachine) -> fdt.FDT:
