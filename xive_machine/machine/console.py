@@ -8,6 +8,19 @@ import time
 from collections.abc import Callable
 
 
+def _stdout_writer() -> Callable[[bytes], object]:
+    """Unbuffered bytes to stdout: straight to the file descriptor when there is one (no Python buffering
+    between the guest and the terminal), else through whatever stream stands in for stdout."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        buf = getattr(sys.stdout, "buffer", None)
+        if buf is not None:
+            return lambda data: (buf.write(data), buf.flush())
+        return lambda data: sys.stdout.write(data.decode("utf-8", "replace"))
+    return lambda data: os.write(fd, data)
+
+
 class Console:
     """Collects guest output (always), echoes it to a stream (optional), serves scripted or live input."""
 
@@ -18,16 +31,16 @@ class Console:
         self._input = bytearray(input_bytes)
         self._live = live_input
         self.first_byte_ns: int | None = None
-        self._out_fd = sys.stdout.fileno() if echo else -1
+        self._emit = _stdout_writer() if echo else None
 
     def write(self, data: bytes) -> None:
         if self.first_byte_ns is None and data:
             self.first_byte_ns = time.perf_counter_ns()
         self.output += data
-        if self.echo:
+        if self.echo and self._emit is not None:
             try:
-                os.write(self._out_fd, data)
-            except OSError:
+                self._emit(data)
+            except (OSError, ValueError):
                 self.echo = False
 
     def read(self, max_len: int) -> bytes:
