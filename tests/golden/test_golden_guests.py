@@ -1,0 +1,54 @@
+"""Golden traces: every guest image of guest_images/Makefile boots with a trace, compared with its golden file
+(test_golden_guests.golden/<image>.jsonl). A change in any hcall, RTAS call, CAS decision, MMIO access or
+interrupt the image causes fails here with the first divergence; `pytest --update-golden` re-records.
+
+Images are listed from the Makefile, so a new image gets a test (and asks for its golden file) without an
+edit here; OPTIONS gives the machine options an image needs (the same as tests/guest/test_images_qemu.py).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from xive_machine.pytest_plugin import boot_guest
+
+REPO = Path(__file__).resolve().parents[2]
+MAX_INSNS = 5_000_000  # the largest image (smp, 4 vCPUs) needs under 1M; a hung image stops here
+TIMEOUT_S = 15.0  # wall-clock backstop for images that livelock in slow paths
+
+OPTIONS: dict[str, dict] = {
+    "smp": {"smp": 4},
+    "xics-ipi-smp": {"smp": 2},
+    "xive-ipi-smp": {"smp": 2},
+    "hcall-loop": {"append": "n=100"},
+}
+
+
+def makefile_images() -> list[str]:
+    """IMAGES of guest_images/Makefile (BE_IMAGES then LE_IMAGES, continuation lines joined)."""
+    text = (REPO / "guest_images" / "Makefile").read_text().replace("\\\n", " ")
+    names: list[str] = []
+    for var in ("BE_IMAGES", "LE_IMAGES"):
+        m = re.search(rf"^{var}\s*:?=(.*)$", text, re.MULTILINE)
+        assert m, f"guest_images/Makefile has no {var}"
+        names += m.group(1).split()
+    return names
+
+
+IMAGES = makefile_images()
+
+
+def test_makefile_lists_images() -> None:
+    assert "hello" in IMAGES and "hello-le" in IMAGES, IMAGES
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_golden_trace(name: str, image, golden) -> None:
+    result = boot_guest(image(name), max_insns=MAX_INSNS, timeout=TIMEOUT_S, **OPTIONS.get(name, {}))
+    assert result.powered_off and result.exit_code == 0, (
+        f"{name} did not power off cleanly: {result.reason}: {result.message.splitlines()[0] if result.message else ''}"
+        f"\nconsole tail:\n{result.console[-600:]}")
+    golden.check(result, name)

@@ -1,0 +1,1 @@
+"""Oracles the machine is compared against (QEMU 7.2 pseries)."""
