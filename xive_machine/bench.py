@@ -136,13 +136,18 @@ def bench(runs: int, with_qemu: bool) -> dict[str, dict[str, float | None]]:
 
     # 6. interrupt round trips per second (1000 IPIs on one vCPU, minus an empty run)
     for name, image, mode in (("xive_round_trips_per_s", xive, "xive"), ("xics_round_trips_per_s", xics, "xics")):
-        ours_t = _median(lambda: _run_in_process(image, ic_mode=mode, append="n=1000"), runs)
-        ours_z = _median(lambda: _run_in_process(image, ic_mode=mode, append="n=0"), runs)
-        q_t = _median(lambda: _wall(_qemu(image, append="n=1000", ic_mode=mode)), runs) if qemu else None
-        q_z = _median(lambda: _wall(_qemu(image, append="n=0", ic_mode=mode)), runs) if qemu else None
-        out[name] = {"xive-machine": 1000 / max(ours_t - ours_z, 1e-9),
-                     "qemu": 1000 / max(q_t - q_z, 1e-9) if qemu else None}
+        out[name] = _round_trips(image, mode, runs, qemu)
     return out
+
+
+def _round_trips(image: str, mode: str, runs: int, qemu: bool) -> dict[str, float | None]:
+    """Interrupt round trips per second: 1000 IPIs on one vCPU minus an empty run of the same image."""
+    ours_t = _median(lambda: _run_in_process(image, ic_mode=mode, append="n=1000"), runs)
+    ours_z = _median(lambda: _run_in_process(image, ic_mode=mode, append="n=0"), runs)
+    q_t = _median(lambda: _wall(_qemu(image, append="n=1000", ic_mode=mode)), runs) if qemu else None
+    q_z = _median(lambda: _wall(_qemu(image, append="n=0", ic_mode=mode)), runs) if qemu else None
+    return {"xive-machine": 1000 / max(ours_t - ours_z, 1e-9),
+            "qemu": 1000 / max(q_t - q_z, 1e-9) if q_t is not None and q_z is not None else None}
 
 
 def render(results: dict[str, dict[str, float | None]]) -> str:

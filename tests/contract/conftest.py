@@ -28,14 +28,16 @@ class MachineLike:
 
 
 class Rig:
-    def __init__(self, backend: str, nr_cpus: int = 2, ram: GuestRam | None = None) -> None:
+    def __init__(
+        self, backend: str, nr_cpus: int = 2, ram: GuestRam | None = None, tcg_ring_reset: bool = False
+    ) -> None:
         self.backend = backend
         self.ram = ram or GuestRam(4 << 20)
         self.lines: list[tuple[int, bool]] = []
         self.level = [False] * nr_cpus
         self.machine = MachineLike(nr_cpus, self.ram, self._line)
         if backend == "kvm":
-            self.x: Any = make_kvm_xive(self.machine)
+            self.x: Any = make_kvm_xive(self.machine, tcg_ring_reset=tcg_ring_reset)
         else:
             self.x = SpaprXive(self.ram, nr_cpus, self._line)
         for cpu in range(nr_cpus):

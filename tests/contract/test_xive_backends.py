@@ -191,11 +191,16 @@ def test_state_moves_between_backends(make_rig, src, dst):
 
 
 def test_known_difference_initial_lsmfb(make_rig):
-    """The only guest-visible difference: KVM's initial OS ring has LSMFB 0 (connect_vcpu sets only ACK#),
-    QEMU's TCG reset puts 0xFF (raw 8-byte TIMA read of QW1 word0)."""
+    """The one guest-visible difference: KVM's initial OS ring has LSMFB/AGE 0 (connect_vcpu sets only ACK#),
+    QEMU TCG's reset puts 0xFF (seen by a raw 8-byte TIMA read of QW1 word0). `tcg_ring_reset` aligns them."""
     emu, kvm = make_rig("emulated"), make_rig("kvm")
     assert emu.tima.read(0, OS + 0x10, 8) == 0x000000FFFF0000FF
     assert kvm.tima.read(0, OS + 0x10, 8) == 0x00000000FF0000FF
+    aligned = make_rig("kvm", tcg_ring_reset=True)
+    assert aligned.tima.read(0, OS + 0x10, 8) == 0x000000FFFF0000FF
+    aligned.cppr(0, 0xFF)
+    assert aligned.tima.read(0, OS + 0x10, 8) == 0x00FF00FFFF0000FF
+    assert aligned.lines == []
 
 
 def test_windows_are_the_same(make_rig):

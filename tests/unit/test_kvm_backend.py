@@ -33,6 +33,8 @@ class Rig:
         self.m = m or Machine()
         self.x = make_kvm_xive(self.m)
         self.calls: list[tuple] = []
+        w = {w.name: w for w in self.x.mmio_windows()}  # activation: the device is connected
+        self.esb, self.tima = w["esb"], w["tima"]
         dev = self.x.dev
         real = dev.set_attr
 
@@ -47,8 +49,6 @@ class Rig:
         self.d.add_gate("xive", lambda: True)
         for table, target in self.x.hcall_tables():
             self.d.install(table, target)
-        w = {w.name: w for w in self.x.mmio_windows()}
-        self.esb, self.tima = w["esb"], w["tima"]
 
     def hc(self, op, *args):
         rc, *outs = self.d.dispatch(0, op, list(args) + [0] * (9 - len(args)))
@@ -58,23 +58,71 @@ class Rig:
 def test_connect_sequence_like_qemu():
     m = Machine(3)
     x = make_kvm_xive(m)
+    assert x.dev is None and m.kvm_vm.xive is None  # built at reset, connected at activation
+    x.claim_irq(0x1200, True)
+    wins = x.mmio_windows()  # spapr_xive_activate -> kvmppc_xive_connect
     dev = x.dev
     assert m.kvm_vm.xive is dev and dev.nr_servers == 3
-    assert sorted(dev.sources) == [0, 1, 2]  # GRP_SOURCE for every claimed IPI
-    assert [mp.name for mp in dev.mappings] == ["esb", "tima"]
-    assert dev.mappings[0].size == 0x2000 << 17 and dev.mappings[1].size == 4 << 16
+    assert sorted(dev.sources) == [0, 1, 2, 0x1200] and dev.sources[0x1200].lsi  # GRP_SOURCE per claimed LISN
+    assert [(mp.name, mp.size) for mp in dev.mappings] == [("esb", 0x2000 << 17), ("tima", 4 << 16)]
+    assert [(w.name, w.base) for w in wins] == [("esb", x.vc_base), ("tima", x.tm_base)]
     for cpu in range(3):
         x.connect_cpu(cpu)
     assert [v.irq_type for v in m.kvm_vm.vcpus] == [KVMPPC_IRQ_XIVE] * 3
-    x.claim_irq(0x1200, True)
-    assert dev.sources[0x1200].lsi
+    x.claim_irq(0x1201, False)
+    assert 0x1201 in dev.sources
+    other = make_kvm_xive(m)  # same VM: a second XIVE device cannot be connected (EEXIST)
+    assert other.vm is x.vm
     with pytest.raises(ConfigError):
-        make_kvm_xive(m)  # one XIVE device per VM: EEXIST
+        other.mmio_windows()
+    for cpu in range(3):
+        x.disconnect_cpu(cpu)  # spapr_xive_deactivate -> kvmppc_xive_disconnect
+    assert dev.released and m.kvm_vm.xive is None and x.dev is None
+    assert [v.irq_type for v in m.kvm_vm.vcpus] == [0] * 3
+    other.mmio_windows()
+    assert m.kvm_vm.xive is other.dev
+    other.close()
     x.close()
-    assert dev.released and m.kvm_vm.xive is None
-    y = make_kvm_xive(m)  # the VM is reused, a new device created
-    assert y.vm is x.vm and y.dev is not dev
-    y.close()
+
+
+def test_reactivation_keeps_routing_and_pq():
+    g = Rig()
+    assert g.hc(Op.H_INT_SET_QUEUE_CONFIG, 1, 0, 6, QPAGE, 16) == (0,)
+    assert g.hc(Op.H_INT_SET_SOURCE_CONFIG, 2, 0, 0, 6, 0x21) == (0,)
+    g.esb.read(0, 0x10000 + 0xC00, 8)
+    g.esb.write(0, 0, 8, 0)
+    assert g.x.source(0).pq == 2
+    for cpu in range(2):
+        g.x.disconnect_cpu(cpu)
+    assert g.x.dev is None and g.x.source(0).pq == 2  # saved in QEMU's status byte
+    w = {w.name: w for w in g.x.mmio_windows()}
+    for cpu in range(2):
+        g.x.connect_cpu(cpu)
+    assert g.x.source(0).pq == 2
+    w["tima"].write(0, OS + 0x11, 1, 0xFF)
+    assert w["esb"].read(0, 0x10000, 8) == 0  # EOI
+    w["esb"].write(0, 0, 8, 0)
+    assert g.m.ram.read_u32(QPAGE + 4) == 0x80000021  # routing pushed again, the queue goes on
+    g.x.close()
+
+
+def test_reactivation_pushes_every_server():
+    g = Rig()
+    assert g.hc(Op.H_INT_SET_QUEUE_CONFIG, 1, 1, 6, QPAGE + 0x10000, 16) == (0,)
+    assert g.hc(Op.H_INT_SET_SOURCE_CONFIG, 2, 1, 1, 6, 0x31) == (0,)
+    assert g.hc(Op.H_INT_SET_SOURCE_CONFIG, 2, 0, 1, 6, 0x30) == (0,)
+    for cpu in range(2):
+        g.x.disconnect_cpu(cpu)
+    w = {w.name: w for w in g.x.mmio_windows()}
+    for cpu in range(2):
+        g.x.connect_cpu(cpu)
+    src = g.x.dev.sources
+    assert (src[0].act_server, src[0].eisn, src[1].act_server, src[1].eisn) == (1, 0x30, 1, 0x31)
+    assert g.x.eq(1, 6).qpage == QPAGE + 0x10000
+    w["esb"].read(0, 0x10000 + 0xC00, 8)
+    w["esb"].write(0, 0, 8, 0)
+    assert g.m.ram.read_u32(QPAGE + 0x10000) == 0x80000030
+    g.x.close()
 
 
 def test_hcalls_are_mirrored_into_attributes():
@@ -163,13 +211,18 @@ def test_machine_switches_device_with_the_interrupt_mode():
     from xive_machine.machine.config import MachineConfig
     from xive_machine.machine.spapr import SpaprMachine
 
-    m = SpaprMachine(MachineConfig(irqchip="kvm", ic_mode="xive", smp=2, echo_console=False))
+    m = SpaprMachine(MachineConfig(irqchip="kvm", ic_mode="dual", smp=2, echo_console=False))
     m.prepare()
-    assert isinstance(m.intc, KvmSpaprXive) and m.kvm_vm.xive is m.intc.dev
-    first = m.intc.dev
+    x = m.controllers["xive"]
+    assert isinstance(x, KvmSpaprXive) and m.intc.name == "xics" and m.kvm_vm.xive is None
+    platform.activate_controller(m, "xive")  # what CAS does when the guest picks XIVE
+    first = x.dev
+    assert m.intc is x and m.kvm_vm.xive is first
+    assert all(v.xive_vcpu is not None for v in m.kvm_vm.vcpus)
+    assert "kvm-xive-native" in x.describe()
     platform.activate_controller(m, "xics")
     assert first.released and m.kvm_vm.xive is None
     platform.activate_controller(m, "xive")
-    assert m.kvm_vm.xive is m.intc.dev is not first
-    assert all(v.xive_vcpu is not None for v in m.kvm_vm.vcpus)
-    assert "kvm-xive-native" in m.intc.describe()
+    assert m.kvm_vm.xive is x.dev is not first
+    m.prepare()  # machine reset: controllers rebuilt, the old device closed
+    assert x.dev is None and m.kvm_vm.xive is None

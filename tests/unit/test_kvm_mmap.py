@@ -28,6 +28,10 @@ def test_mmap_offsets_and_sizes():
         with pytest.raises(KvmError) as e:
             d.mmap(pgoff, length)
         assert err(e) == errno.EINVAL
+    for bad in (("4", 1 << 16), (4, "1"), (None, 1)):
+        with pytest.raises(KvmError) as e:
+            d.mmap(*bad)
+        assert err(e) == errno.EINVAL
     assert d.mmap(4, 2 * U.KVMPPC_XIVE_NR_IRQS << 16).npages == 2 * U.KVMPPC_XIVE_NR_IRQS
     assert d.mmap(0, 1).npages == 1
 
@@ -101,6 +105,20 @@ def test_passthrough_replays_an_event_raised_before_the_switch():
     assert dev_irq.dropped == 1 and dev_irq.pq == 2
     g.dev.set_mapped(8, dev_irq)
     assert g.ram.read_u32(QPAGE) == 0x80000088 and dev_irq.pq == 2
+
+
+def test_release_stops_pass_through_routing():
+    g = Rig()
+    g.queue(0)
+    g.source(2, eisn=0x22)
+    hw = HwIrq(0x904)
+    g.dev.set_mapped(2, hw)
+    hw.set_pq(0)
+    g.esb.munmap()
+    g.tima.munmap()
+    g.dev.close()
+    hw.trigger()
+    assert hw.dropped == 1 and g.ram.read_u32(QPAGE) == 0
 
 
 def test_passthrough_errors():

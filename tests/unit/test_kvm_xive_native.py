@@ -134,6 +134,14 @@ def test_has_attr(r, group, attr, ok):
         assert err(e) == errno.ENXIO
 
 
+def test_attribute_ids_must_be_integers(r):
+    for group, attr in ((None, 0), ("1", 0), (1.5, 0), (CTRL, None), (True, 1)):
+        for method, extra in ((r.dev.set_attr, (0,)), (r.dev.get_attr, ()), (r.dev.has_attr, ())):
+            with pytest.raises(KvmError) as e:
+                method(group, attr, *extra)
+            assert err(e) == errno.EFAULT
+
+
 def test_unknown_groups_and_get_only_eq(r):
     for group, attr in ((0, 0), (6, 1), (CTRL, 9)):
         with pytest.raises(KvmError) as e:

@@ -22,7 +22,10 @@ struct xm_trap {
     uint64_t icount;     /* instructions entered, counted per translation block (deterministic clock) */
     uint64_t deadline;   /* the block hook stops the core once icount reaches this */
     uint32_t irq_waiting;/* an interrupt is pending but masked: stop at the first block with MSR[EE]=1 */
-    uint32_t pad2;
+    uint32_t slot_le;    /* the fast SPR trampoline's data slot is little-endian */
+    uint64_t tramp_entry;/* set by Python in the trap: after it, save r0 in the slot, r0 = tramp_val, PC = this */
+    uint64_t tramp_val;
+    uint64_t *slot;      /* host address of the trampoline data slot */
 };
 extern "Python" void xm_py_trap(struct xm_trap *);
 extern "Python" void xm_py_irq(struct xm_trap *);
@@ -55,7 +58,10 @@ struct xm_trap {
     uint64_t icount;
     uint64_t deadline;
     uint32_t irq_waiting;
-    uint32_t pad2;
+    uint32_t slot_le;
+    uint64_t tramp_entry;
+    uint64_t tramp_val;
+    uint64_t *slot;
 };
 static void xm_py_trap(struct xm_trap *);
 static void xm_py_irq(struct xm_trap *);
@@ -71,6 +77,9 @@ static rwb_t p_rwb;
 static rr_t p_rr;
 static hook_add_t p_hook_add;
 static mr_t p_mr;
+/* uc_reg_write, not the batch form: only the single form makes a PC write inside a hook take effect. */
+typedef int (*rw_t)(void *, int, const void *);
+static rw_t p_rw;
 typedef int (*stop_t)(void *);
 static stop_t p_stop;
 
@@ -81,7 +90,7 @@ int xm_init_stop(uintptr_t emu_stop)
 }
 
 enum { XM_HOOK_INTR = 1, XM_HOOK_BLOCK = 8 };
-enum { XM_REG_PC = 1, XM_REG_R3 = 5, XM_REG_MSR = 77 };
+enum { XM_REG_PC = 1, XM_REG_R0 = 2, XM_REG_R3 = 5, XM_REG_MSR = 77 };
 enum { XM_MSR_IR = 1 << 5, XM_MSR_EE = 1 << 15 };
 static int regids[10];
 
@@ -119,6 +128,15 @@ static void xm_intr_hook(void *uc, uint32_t intno, void *user)
     xm_py_trap(t);
     if (t->nout > 0)
         p_rwb(uc, regids, (void *const *)ptrs, t->nout > 10 ? 10 : t->nout);
+    if (t->tramp_entry) {
+        /* The fast SPR trampoline (`mtspr spr,r0; ld r0,slot; ba return`): park r0, load the value. */
+        uint64_t r0 = 0;
+        p_rr(uc, XM_REG_R0, &r0);
+        *t->slot = t->slot_le ? r0 : __builtin_bswap64(r0);
+        p_rw(uc, XM_REG_R0, &t->tramp_val);
+        p_rw(uc, XM_REG_PC, &t->tramp_entry);
+        t->tramp_entry = 0;
+    }
 }
 
 int xm_hook_trap(struct xm_trap *t)
@@ -161,9 +179,6 @@ uint64_t xm_reg_read(void *uc, int regid)
     return v;
 }
 
-/* uc_reg_write, not the batch form: only the single form makes a PC write inside a hook take effect. */
-typedef int (*rw_t)(void *, int, const void *);
-static rw_t p_rw;
 
 int xm_init_rw(uintptr_t reg_write)
 {

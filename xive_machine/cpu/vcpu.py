@@ -10,6 +10,8 @@ To return values, write `q[Q_R3 + i]` and set `w[W_NOUT]` = how many registers f
 
 from __future__ import annotations
 
+import ctypes
+import mmap
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -29,19 +31,28 @@ TRAMP_BASE = 0xFFFF_FFFF_FFFF_0000
 TRAMP_SIZE = 0x10000
 TRAMP_REGS = (0, 10, 11, 12)  # value registers of a trampoline, saved and restored around it
 TRAP_INSN = 0x7FE00008  # tw 31,0,0: the trampoline's way back into the machine
+TRAMP_CODE_SIZE = 0x8000
+TRAMP_DATA = 0x8000  # offset of the data slot: EA 0xFFFF_FFFF_FFFF_8000 = `ld r0,-0x8000(0)` in 64-bit mode
+LD_R0_SLOT = 0xE8008000  # ld r0,-0x8000(0)
+BA_REACH = 1 << 25  # `ba` reaches [0, 32 MiB)
+_FAST_MSR_MASK = R.MSR_SF | R.MSR_PR | R.MSR_IR | R.MSR_DR
 MASK64 = 0xFFFF_FFFF_FFFF_FFFF
 
 TrapHandler = Callable[["VCpu"], None]
 _rr = lib.xm_reg_read  # (uc, regid) -> u64
 _rw = lib.xm_reg_write  # (uc, regid, u64)
 
-_OFF = {name: ffi.offsetof("struct xm_trap", name) for name in ("intno", "nout", "r", "pc", "msr", "insn")}
+_OFF = {name: ffi.offsetof("struct xm_trap", name)
+        for name in ("intno", "nout", "r", "pc", "msr", "insn", "tramp_entry", "tramp_val", "slot_le")}
 Q_R3 = _OFF["r"] // 8
 Q_PC = _OFF["pc"] // 8
 Q_MSR = _OFF["msr"] // 8
 W_INTNO = _OFF["intno"] // 4
 W_NOUT = _OFF["nout"] // 4
 W_INSN = _OFF["insn"] // 4
+Q_TRAMP_ENTRY = _OFF["tramp_entry"] // 8
+Q_TRAMP_VAL = _OFF["tramp_val"] // 8
+W_SLOT_LE = _OFF["slot_le"] // 4
 
 
 @ffi.def_extern()
@@ -51,7 +62,11 @@ def xm_py_trap(trap: Any) -> None:  # pragma: no cover - exercised by every gues
         if vcpu.redirect is not None and vcpu.q[Q_PC] - 4 >= TRAMP_BASE:
             vcpu.finish_redirect()
             return
-        vcpu.on_trap(vcpu)
+        vcpu.in_trap = True
+        try:
+            vcpu.on_trap(vcpu)
+        finally:
+            vcpu.in_trap = False
     except BaseException as exc:  # must not unwind through C
         vcpu.pending_exception = exc
         vcpu.uc.emu_stop()
@@ -85,10 +100,14 @@ class VCpu:
         uc.ctl_set_tlb_mode(UCC.UC_TLB_VIRTUAL)
         uc.mem_map_ptr(0, ram.size, UC_PROT_ALL, ram.address)
         uc.mem_map(STUB_BASE, STUB_SIZE, UC_PROT_ALL)
-        uc.mem_map(TRAMP_BASE, TRAMP_SIZE, UC_PROT_ALL)
+        self._tramp_buf = mmap.mmap(-1, TRAMP_SIZE)
+        uc.mem_map_ptr(TRAMP_BASE, TRAMP_SIZE, UC_PROT_ALL,
+                       ctypes.addressof(ctypes.c_char.from_buffer(self._tramp_buf)))
         self.uc = uc
+        self._fast_pending: tuple[int, int] = (0, 0)
+        self.in_trap = False  # inside the sc/program hook: SPR writes can use the trap block's fast form
         self.redirect: tuple[list[tuple[int, int]], int, int, dict[int, int]] | None = None
-        self._tramp_entries: dict[tuple[int, ...], int] = {}
+        self._tramp_entries: dict[tuple, int] = {}
         self._tramp_next = TRAMP_BASE
         self._flushing = False
         self._handle = ffi.new_handle(self)
@@ -98,6 +117,8 @@ class VCpu:
         self.trap.owner = self._handle
         self.trap.ram = ffi.cast("unsigned char *", ram.address)
         self.trap.ram_size = ram.size
+        self.trap.slot = ffi.cast("uint64_t *", ctypes.addressof(ctypes.c_char.from_buffer(self._tramp_buf))
+                                  + TRAMP_DATA)
         view = memoryview(ffi.buffer(self.trap))
         self.q = view.cast("Q")  # host byte order; the block is host memory
         self.w = view.cast("I")
@@ -193,28 +214,57 @@ class VCpu:
         """Write an SPR. Takes effect before the guest's next instruction (see `write_sprs`)."""
         self.write_sprs([(spr, value)])
 
-    def _tramp_entry(self, sprs: tuple[int, ...]) -> int:
-        entry = self._tramp_entries.get(sprs)
+    def _code(self, key: tuple, words: list[int], little: bool) -> int | None:
+        """Address of a trampoline (built once per key), or None when the code area is full."""
+        entry = self._tramp_entries.get(key)
         if entry is None:
-            words = [R.mtspr(spr, reg) for spr, reg in zip(sprs, TRAMP_REGS, strict=False)] + [TRAP_INSN]
+            off = self._tramp_next - TRAMP_BASE
+            if off + 4 * len(words) > TRAMP_CODE_SIZE:
+                return None
+            fmt = "<I" if little else ">I"
+            for i, w in enumerate(words):
+                struct.pack_into(fmt, self._tramp_buf, off + 4 * i, w)
             entry = self._tramp_next
-            self.uc.mem_write(entry, b"".join(struct.pack(">I", w) for w in words))
             self._tramp_next += 4 * len(words)
-            self._tramp_entries[sprs] = entry
+            self._tramp_entries[key] = entry
         return entry
 
     def write_sprs(self, writes: list[tuple[int, int]], then_pc: int | None = None,
                    then_msr: int | None = None) -> None:
         """Write SPRs, then continue at `then_pc` with `then_msr` (default: where and as the guest was).
 
-        The vCPU is redirected to a trampoline (`mtspr`s from scratch registers, then a trap); the trap
-        restores the scratch registers and lands on `then_pc`. Works from inside a hook (the write happens
-        as soon as execution resumes) and between runs. Pending writes merge into one trampoline.
+        The vCPU is redirected to a trampoline of `mtspr`s from scratch registers. Fast form (one SPR, the
+        guest in 64-bit privileged real mode, returning below 32 MiB, as every hcall of a small kernel):
+        `mtspr; ld r0,slot; ba return`, with no trap. General form: `mtspr`s then a trap, which restores the
+        scratch registers and lands on `then_pc` with `then_msr`. Works from inside a hook and between runs;
+        pending writes merge into one trampoline.
         """
+        h = self._h
+        if self.redirect is None and then_pc is None and then_msr is None and len(writes) == 1:
+            q = self.q
+            in_trap = self.in_trap and not q[Q_TRAMP_ENTRY]
+            msr = q[Q_MSR]
+            pc = q[Q_PC]
+            if in_trap and msr & _FAST_MSR_MASK == R.MSR_SF and pc < BA_REACH:
+                spr, value = writes[0]
+                little = bool(msr & R.MSR_LE)
+                key = ("fast", spr, pc, little)
+                entry = self._tramp_entries.get(key) or self._code(
+                    key, [R.mtspr(spr, 0), LD_R0_SLOT, 0x48000002 | pc], little)
+                if entry is not None:
+                    # the C hook parks r0 in the slot and jumps once this Python call returns
+                    q[Q_TRAMP_VAL] = value & MASK64
+                    q[Q_TRAMP_ENTRY] = entry
+                    self.w[W_SLOT_LE] = little
+                    self._fast_pending = (spr, value)
+                    return
+        if self.in_trap and self.q[Q_TRAMP_ENTRY]:  # a fast write is queued in this trap: fold it in here
+            self.q[Q_TRAMP_ENTRY] = 0
+            writes = [self._fast_pending, *writes]
         if self.redirect is not None:
             saved, pc, msr, pending = self.redirect
         else:
-            pc, msr = _rr(self._h, R.REG_PC), _rr(self._h, R.REG_MSR)
+            pc, msr = _rr(h, R.REG_PC), _rr(h, R.REG_MSR)
             saved, pending = [], {}
         if then_pc is not None:
             pc = then_pc
@@ -227,12 +277,26 @@ class VCpu:
             spr = next(iter(pending))
             self._run_stub(R.mtspr(spr, 3), pending.pop(spr))
         if not saved:
-            saved = [(r, _rr(self._h, R.GPR[r])) for r in TRAMP_REGS]
+            saved = [(r, _rr(h, R.GPR[r])) for r in TRAMP_REGS]
         sprs = tuple(pending)
         for (spr, reg) in zip(sprs, TRAMP_REGS, strict=False):
-            _rw(self._h, R.GPR[reg], pending[spr])
-        _rw(self._h, R.REG_MSR, R.MSR_SF | R.MSR_ME)  # privileged, big-endian, real mode, EE off
-        _rw(self._h, R.REG_PC, self._tramp_entry(sprs))
+            _rw(h, R.GPR[reg], pending[spr])
+        now = _rr(h, R.REG_MSR)
+        if now & _FAST_MSR_MASK != R.MSR_SF:  # run it privileged, 64-bit, real mode
+            now = R.MSR_SF | R.MSR_ME
+            _rw(h, R.REG_MSR, now)
+        little = bool(now & R.MSR_LE)
+        words = [R.mtspr(spr, reg) for spr, reg in zip(sprs, TRAMP_REGS, strict=False)] + [TRAP_INSN]
+        entry = self._code(("trap", sprs, little), words, little)
+        if entry is None:  # the code area is full: take the slow, certain way
+            for spr in sprs:
+                self._run_stub(R.mtspr(spr, 3), pending[spr])
+            for r, value in saved:
+                _rw(h, R.GPR[r], value)
+            _rw(h, R.REG_MSR, msr)
+            _rw(h, R.REG_PC, pc)
+            return
+        _rw(h, R.REG_PC, entry)
         self.redirect = (saved, pc, msr, pending)
 
     def finish_redirect(self) -> None:
@@ -240,10 +304,12 @@ class VCpu:
         saved, pc, msr, _ = self.redirect
         self.redirect = None
         uc = self.uc
+        h = self._h
         for r, value in saved:
-            _rw(self._h, R.GPR[r], value)
-        _rw(self._h, R.REG_MSR, msr)
-        _rw(self._h, R.REG_PC, pc)
+            _rw(h, R.GPR[r], value)
+        if _rr(h, R.REG_MSR) != msr:
+            _rw(h, R.REG_MSR, msr)
+        _rw(h, R.REG_PC, pc)
         self.q[Q_PC] = pc
         if self._flushing:
             uc.emu_stop()

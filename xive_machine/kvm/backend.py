@@ -90,6 +90,8 @@ from xive_machine.kvm.xive_native import KvmXiveNative
 _MGMT = 1 << 16  # odd page of a source's pair
 _GEN_IDX = END_W1_GENERATION | (END_W1_PAGE_OFF_MASK << END_W1_PAGE_OFF_SHIFT)
 _ALL_ONES = 0xFFFFFFFFFFFFFFFF
+KVM_CONNECT_W01 = 0x00000000FF000000  # OS ring words 0-1 after connect_vcpu (ACK# = 0xFF)
+TCG_RESET_W01 = 0x000000FFFF00FFFF  # QEMU xive_tctx_reset: LSMFB, ACK#, AGE, PIPR = 0xFF
 
 
 class KvmXiveSource(XiveSource):
@@ -195,11 +197,17 @@ class KvmSpaprXive(SpaprXive):
         nr_servers: int,
         line: Callable[[int, bool], None],
         nr_irqs: int = SPAPR_XIVE_NR_IRQS,
+        *,
+        tcg_ring_reset: bool = False,
         **kw: Any,
     ) -> None:
+        """`tcg_ring_reset`: after connecting a vCPU, load QEMU TCG's reset OS ring (LSMFB/ACK#/AGE/PIPR 0xFF)
+        through KVM_REG_PPC_VP_STATE, so raw TIMA reads match the emulated controller; KVM itself starts
+        with only ACK# = 0xFF (`kvmppc_xive_native_connect_vcpu`), which is the default here."""
         if kw.pop("end_esb_mmio", False):
             raise ConfigError("XIVE: END ESB pages are not supported with the KVM device")
         self.vm = vm
+        self.tcg_ring_reset = tcg_ring_reset
         self.dev: KvmXiveNative | None = None
         super().__init__(vm.ram, nr_servers, line, nr_irqs, **kw)
         old = self.xsrc
@@ -234,7 +242,7 @@ class KvmSpaprXive(SpaprXive):
             dev = vm.create_device(KVM_DEV_TYPE_XIVE)
             assert isinstance(dev, KvmXiveNative)
             self.dev = dev
-            dev.trace = self._trace
+            dev.trace = dev.presenter.trace = self._trace
             if dev.has_attr(KVM_DEV_XIVE_GRP_CTRL, KVM_DEV_XIVE_NR_SERVERS):
                 dev.set_attr(KVM_DEV_XIVE_GRP_CTRL, KVM_DEV_XIVE_NR_SERVERS, self.nr_servers)
             self.esb_map = dev.mmap(KVM_XIVE_ESB_PAGE_OFFSET, self.xsrc.window_size)
@@ -248,9 +256,10 @@ class KvmSpaprXive(SpaprXive):
             self._disconnect()
             raise ConfigError(f"XIVE: cannot set up the KVM device: {err}") from None
 
-    def _push_tables(self) -> None:
-        """After the vCPUs are connected: routing already in QEMU's tables (a re-activation) goes to KVM."""
-        for end_idx in range(self.nr_ends):
+    def _push_server(self, server: int) -> None:
+        """A vCPU just connected: routing QEMU's tables already hold for it (a re-activation) goes to KVM,
+        its queues first, then the sources that target them."""
+        for end_idx in range(server << 3, (server + 1) << 3):
             if self.router.endt[end_idx * END_WORDS] & END_W0_VALID:
                 try:
                     self.push_queue_config(end_idx)
@@ -258,7 +267,11 @@ class KvmSpaprXive(SpaprXive):
                     self.note("END not accepted by KVM", end=end_idx, why=str(err))
         for lisn in range(self.nr_irqs):
             eas = self.router.eat[lisn]
-            if eas & EAS_VALID and not eas & EAS_MASKED:
+            if (
+                eas & EAS_VALID
+                and not eas & EAS_MASKED
+                and ((eas >> EAS_END_INDEX_SHIFT) & EAS_END_INDEX_MASK) >> 3 == server
+            ):
                 try:
                     self.push_source_config(lisn)
                 except KvmError as err:
@@ -270,6 +283,7 @@ class KvmSpaprXive(SpaprXive):
         dev = self.dev
         if dev is None:
             return
+        self._sync_ends()  # queue positions, as QEMU's pre_save
         st = self.xsrc.status
         for lisn in range(self.nr_irqs):
             if self.router.eat[lisn] & EAS_VALID and self.esb_map is not None:
@@ -454,19 +468,21 @@ class KvmSpaprXive(SpaprXive):
         if self.dev is None:
             self._connect()
         assert self.dev is not None
-        first = not self.active
         vcpu = self.vm.vcpus[cpu]
+        fresh = vcpu.xive_vcpu is None
         if vcpu.xive_vcpu is None:
             try:
                 vcpu.enable_cap(KVM_CAP_PPC_IRQ_XIVE, (self.dev.fd, vcpu.vcpu_id))
             except KvmError as err:
                 hint = " (try a smaller -smp maxcpus)" if err.errno == errno.ENOSPC else ""
                 raise ConfigError(f"XIVE: vCPU {cpu} cannot connect to the KVM device: {err}{hint}") from None
+            if self.tcg_ring_reset:
+                self._set_vp(cpu, TCG_RESET_W01)
         else:
             vcpu.push()
         self.active.add(cpu)
-        if first:
-            self._push_tables()
+        if fresh:
+            self._push_server(vcpu.vcpu_id)
 
     def disconnect_cpu(self, cpu: int) -> None:
         """A parked vCPU keeps its VP in KVM, its context pulled (events go to the NVT backlog); when the last
@@ -489,7 +505,7 @@ class KvmSpaprXive(SpaprXive):
             if self.router.eat[lisn] & EAS_VALID:
                 self._source_reset_one(lisn)
         for cpu in sorted(self.active):
-            self._set_vp(cpu, 0x00000000FF000000)
+            self._set_vp(cpu, TCG_RESET_W01 if self.tcg_ring_reset else KVM_CONNECT_W01)
 
     def _set_vp(self, cpu: int, w01: int) -> None:
         vcpu = self.vm.vcpus[cpu]
@@ -580,9 +596,15 @@ class KvmSpaprXive(SpaprXive):
             raise KeyError(cpu)
         return self.dev.presenter.tctxs[cpu]
 
-    def describe(self) -> str:
+    def _sync_ends(self) -> None:
         for end_idx in range(self.nr_ends):
-            self.sync_end(end_idx)
+            try:
+                self.sync_end(end_idx)
+            except KvmError as err:
+                self.note("END position not readable from KVM", end=end_idx, why=str(err))
+
+    def describe(self) -> str:
+        self._sync_ends()
         out = super().describe()
         return out + ("\n" + self.dev.describe() if self.dev is not None else "\n(KVM device closed)")
 
@@ -689,14 +711,16 @@ KVM_XIVE_HCALLS = _kvm_table()
 """XIVE_HCALLS with the device mirror around SET_SOURCE_CONFIG, SET/GET_QUEUE_CONFIG, SYNC and RESET."""
 
 
-def make_kvm_xive(machine: Any) -> KvmSpaprXive:
+def make_kvm_xive(machine: Any, *, tcg_ring_reset: bool = False) -> KvmSpaprXive:
     """The `--irqchip kvm` XIVE controller of `machine` (`.ram`, `.nr_cpus`, `.irq_line`). The VM outlives
-    controller switches (CAS, reset) and is kept on the machine as `machine.kvm_vm`."""
+    controller switches (CAS, reset) and is kept on the machine as `machine.kvm_vm`. The device itself is
+    created when the controller is activated (its windows asked for, or a vCPU connected) and released when
+    the last vCPU is disconnected or the controller closed."""
     vm = getattr(machine, "kvm_vm", None)
     if vm is None:
         vm = KvmVm(machine)
         machine.kvm_vm = vm
-    return KvmSpaprXive(vm, machine.nr_cpus, machine.irq_line)
+    return KvmSpaprXive(vm, machine.nr_cpus, machine.irq_line, tcg_ring_reset=tcg_ring_reset)
 
 
 __all__ = ["KVM_XIVE_HCALLS", "KvmEqView", "KvmSpaprXive", "KvmXiveSource", "make_kvm_xive"]

@@ -67,6 +67,13 @@ def attr_struct(value: AttrValue, layout: Any) -> Any:
     raise KvmError(errno.EFAULT, "unreadable struct")
 
 
+def _attr_ids(group: Any, attr: Any) -> tuple[int, int]:
+    """`struct kvm_device_attr` group (u32) and attr (u64), truncated as C would; anything else is EFAULT."""
+    if not isinstance(group, int) or not isinstance(attr, int) or isinstance(group, bool) or isinstance(attr, bool):
+        raise KvmError(errno.EFAULT, "unreadable struct kvm_device_attr")
+    return group & U32, attr & U64
+
+
 class Page(Protocol):
     """One host page inserted in a mapping by a fault handler (`vmf_insert_pfn`)."""
 
@@ -161,17 +168,19 @@ class KvmDevice:
     # -- KVM_SET_DEVICE_ATTR / KVM_GET_DEVICE_ATTR / KVM_HAS_DEVICE_ATTR ---------------------------------------
 
     def set_attr(self, group: int, attr: int, value: AttrValue = None) -> None:
+        """KVM_SET_DEVICE_ATTR; `value` is what attr.addr points to (see the module docstring)."""
         self._check_fd()
-        self._set_attr(group & U32, attr & U64, value)
+        self._set_attr(*_attr_ids(group, attr), value)
 
     def get_attr(self, group: int, attr: int) -> bytes:
+        """KVM_GET_DEVICE_ATTR: the bytes the kernel writes at attr.addr."""
         self._check_fd()
-        return self._get_attr(group & U32, attr & U64)
+        return self._get_attr(*_attr_ids(group, attr))
 
     def has_attr(self, group: int, attr: int) -> bool:
-        """True when the kernel answers 0; KvmError(ENXIO) is what the ioctl returns otherwise."""
+        """KVM_HAS_DEVICE_ATTR: True when the kernel answers 0, else KvmError (ENXIO)."""
         self._check_fd()
-        self._has_attr(group & U32, attr & U64)
+        self._has_attr(*_attr_ids(group, attr))
         return True
 
     def _set_attr(self, group: int, attr: int, value: AttrValue) -> None:
@@ -188,6 +197,8 @@ class KvmDevice:
     def mmap(self, pgoff: int, length: int | None = None) -> DeviceMapping:
         """mmap(fd, offset = pgoff << HOST_PAGE_SHIFT, length); no length = the largest the device allows."""
         self._check_fd()
+        if not isinstance(pgoff, int) or not isinstance(length, int | None):
+            raise KvmError(errno.EINVAL, "bad mmap arguments")
         if length is None:
             length = self._max_pages(pgoff) << HOST_PAGE_SHIFT
         if length <= 0 or pgoff < 0:

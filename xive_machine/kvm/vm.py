@@ -167,6 +167,8 @@ class KvmVm:
 
     def create_device(self, type_: int, flags: int = 0) -> KvmDevice | None:
         """KVM_CREATE_DEVICE. With KVM_CREATE_DEVICE_TEST only checks the type and returns None."""
+        if not isinstance(flags, int):
+            raise KvmError(errno.EFAULT, "unreadable struct kvm_create_device")
         if type_ != KVM_DEV_TYPE_XIVE or not self.host.config.xive_enabled:
             raise KvmError(errno.ENODEV, f"device type {type_}")
         if flags & KVM_CREATE_DEVICE_TEST:

@@ -754,6 +754,10 @@ class KvmXiveNative(KvmDevice):
             self.cleanup_vcpu(v)
         if self.vm.xive is self:
             self.vm.xive = None
+        for st in self.sources.values():  # kvmppc_xive_free_sources: nothing routes into the VM any more
+            st.ipi.configure(None, None, 0)
+            if st.pt is not None:
+                st.pt.configure(None, None, 0)
         self.sources.clear()
         self.src_blocks.clear()
         self.src_count = 0

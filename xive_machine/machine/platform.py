@@ -70,16 +70,22 @@ def h_vof_client(m: SpaprMachine, cpu: int, args_addr: int) -> tuple[int, ...]:
 
 @KVMPPC_HCALLS.hcall(Op.KVMPPC_H_CAS, "KVMPPC_H_CAS")
 def h_cas(m: SpaprMachine, cpu: int, vec_addr: int, buf_addr: int, buf_size: int) -> tuple[int, ...]:
-    """In: R4 vector, R5 buffer, R6 buffer size. Out: the buffer gets u32 version 1 and the post-CAS FDT."""
+    """In: R4 vector, R5 buffer, R6 buffer size. Out: the buffer gets u32 version 1 and the post-CAS FDT.
+    QEMU exits on a buffer too small for the header before it negotiates; so do we (exit code 5)."""
+    try:
+        C.h_cas_fdt_space(buf_size)
+    except C.CasError as err:
+        m.stop("cas-mode", 5, str(err))
+        return (H.HARDWARE,)
     rec = do_cas(m, cpu, vec_addr)
     if rec is None or not rec.result.ok:
         return (rec.result.rc if rec is not None else H.PARAMETER,)
     try:
-        reply = C.h_cas_reply(DT.to_dtb(m.tree), buf_size & 0xFFFF_FFFF)
+        reply = C.h_cas_reply(DT.to_dtb(m.tree), buf_size)
     except C.CasError as err:
         m.stop("cas-mode", 5, str(err))
         return (H.HARDWARE,)
-    C.write_h_cas_reply(m.ram, buf_addr & 0x0FFF_FFFF_FFFF_FFFF, reply)
+    C.write_h_cas_reply(m.ram, buf_addr, reply)
     return (H.SUCCESS,)
 
 

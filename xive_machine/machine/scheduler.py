@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from unicorn import UcError
 
 from xive_machine.cpu import regs as R
-from xive_machine.cpu.vcpu import VCpu
+from xive_machine.cpu.vcpu import TRAMP_BASE, VCpu
 from xive_machine.machine import exceptions as X
 from xive_machine.machine import traps
 
@@ -31,7 +31,7 @@ def check_interrupts(m: SpaprMachine, i: int) -> None:
     if not (st.irq or st.dec_pending):
         v.trap.irq_waiting = 0
         return
-    if v.redirect is not None:  # an SPR trampoline runs first; stop right after it if EE allows
+    if v.redirect is not None or v.run_pc >= TRAMP_BASE:  # an SPR trampoline runs first
         v.trap.irq_waiting = 1
         return
     msr = v.msr
@@ -53,9 +53,9 @@ def deliver_in_run(m: SpaprMachine, v: VCpu) -> None:
     """From the block hook: an interrupt waits and MSR[EE] = 1. v.trap.pc is where the guest was going."""
     i = v.index
     st = m.cpus[i]
-    if v.redirect is not None:  # an SPR trampoline is mid-flight: let it land first
-        return
     pc = v.trap.pc
+    if v.redirect is not None or pc >= TRAMP_BASE:  # an SPR trampoline is mid-flight: let it land first
+        return
     msr = v.trap.msr
     if st.irq:
         traps.deliver(m, v, X.VEC_EXTERNAL, pc, 0, msr)

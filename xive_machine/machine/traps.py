@@ -98,7 +98,7 @@ def handle(m: SpaprMachine, vcpu: VCpu) -> None:
     if intno == R.INTR_VSXU:
         deliver(m, vcpu, X.VEC_VSX_UNAVAILABLE, pc - 4, 0, msr)
         return
-    if intno == R.INTR_FU:
+    if intno in (R.INTR_FU, R.INTR_HV_FU):
         deliver(m, vcpu, X.VEC_FAC_UNAVAILABLE, pc - 4, 0, msr)
         return
     if intno in (R.INTR_DSI, R.INTR_ISI):
