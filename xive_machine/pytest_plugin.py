@@ -26,6 +26,7 @@ import pytest
 
 GUEST_OPTIONS = ("max_insns", "timeout")
 DEFAULT_MAX_INSNS = 50_000_000
+GOLDEN_GZIP_BYTES = 256 << 10  # golden traces larger than this are stored gzip-compressed (.jsonl.gz)
 _SECTION = pytest.StashKey[list[str]]()
 
 
@@ -175,8 +176,8 @@ def guest_result(request: pytest.FixtureRequest) -> Any:
 
 
 class Golden:
-    """Golden trace files of one test: <module dir>/<module>.golden/<name>.jsonl, in the trace file format
-    (so `xive-machine trace diff` and `trace show` work on them)."""
+    """Golden trace files of one test: <module dir>/<module>.golden/<name>.jsonl (.jsonl.gz above 256 KiB), in
+    the trace file format (so `xive-machine trace diff` and `trace show` work on them)."""
 
     def __init__(self, request: pytest.FixtureRequest) -> None:
         self.request = request
@@ -185,8 +186,20 @@ class Golden:
         self.update = bool(request.config.getoption("--update-golden"))
 
     def path(self, name: str | None = None) -> Path:
+        """The golden file: <name>.jsonl, or <name>.jsonl.gz when that is the one recorded."""
         name = name or self.request.node.name
-        return self.dir / (re.sub(r"[^A-Za-z0-9_.,=+-]+", "-", name).strip("-") + ".jsonl")
+        base = self.dir / (re.sub(r"[^A-Za-z0-9_.,=+-]+", "-", name).strip("-") + ".jsonl")
+        gz = base.with_name(base.name + ".gz")
+        return gz if gz.exists() and not base.exists() else base
+
+    def _write(self, path: Path, trace: Any) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        plain = path.with_name(path.name.removesuffix(".gz"))
+        target = plain.with_name(plain.name + ".gz") if len(trace.dumps()) > GOLDEN_GZIP_BYTES else plain
+        for old in (plain, plain.with_name(plain.name + ".gz")):
+            if old != target and old.exists():
+                old.unlink()
+        trace.write(str(target))
 
     def check(self, trace: Any, name: str | None = None, *, ignore: tuple[str, ...] = (),
               config: Any = None, image: str | None = None, context: int = 3) -> None:
@@ -199,8 +212,7 @@ class Golden:
         path = self.path(name)
         rel = os.path.relpath(path)
         if self.update:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            current.write(str(path))
+            self._write(path, current)
             return
         if not path.exists():
             pytest.fail(f"golden file {rel} does not exist: run pytest with --update-golden to record it",

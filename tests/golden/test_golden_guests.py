@@ -1,5 +1,5 @@
 """Golden traces: every guest image of guest_images/Makefile boots with a trace, compared with its golden file
-(test_golden_guests.golden/<image>.jsonl). A change in any hcall, RTAS call, CAS decision, MMIO access or
+(test_golden_guests.golden/<image>.jsonl, or .jsonl.gz for the large ones). A change in any hcall, RTAS call, CAS decision, MMIO access or
 interrupt the image causes fails here with the first divergence; `pytest --update-golden` re-records.
 
 Images are listed from the Makefile, so a new image gets a test (and asks for its golden file) without an
@@ -47,7 +47,8 @@ def test_makefile_lists_images() -> None:
 
 @pytest.mark.parametrize("name", IMAGES)
 def test_golden_trace(name: str, image, golden) -> None:
-    result = boot_guest(image(name), max_insns=MAX_INSNS, timeout=TIMEOUT_S, **OPTIONS.get(name, {}))
+    options = OPTIONS.get(name.removesuffix("-le"), {})  # an -le image runs as its big-endian twin
+    result = boot_guest(image(name), max_insns=MAX_INSNS, timeout=TIMEOUT_S, **options)
     assert result.powered_off and result.exit_code == 0, (
         f"{name} did not power off cleanly: {result.reason}: {result.message.splitlines()[0] if result.message else ''}"
         f"\nconsole tail:\n{result.console[-600:]}")

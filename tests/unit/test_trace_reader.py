@@ -143,3 +143,16 @@ def test_from_events_normalises_like_a_file():
     t = reader.from_events([{"ev": "hcall", "cpu": 0, "name": "H_CEDE", "opcode": Op.H_CEDE, "args": (),
                              "rc": 0, "outs": []}])
     assert t.events == [{**HCALL, "opcode": 0xE0}] and type(t.events[0]["opcode"]) is int
+
+
+def test_gzip_traces(tmp_path, session_trace):
+    path = str(tmp_path / "t.jsonl.gz")
+    session_trace.write(path)
+    data = (tmp_path / "t.jsonl.gz").read_bytes()
+    assert data[:2] == b"\x1f\x8b"
+    assert reader.load(path).events == session_trace.events
+    session_trace.write(str(tmp_path / "again.jsonl.gz"))
+    assert (tmp_path / "again.jsonl.gz").read_bytes() == data  # reproducible: no name, no mtime
+    (tmp_path / "cut.jsonl.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ConfigError, match="truncated or corrupt gzip"):
+        reader.load(str(tmp_path / "cut.jsonl.gz"))

@@ -4,7 +4,8 @@ Each event gets an identity key (its kind plus the fields saying *which* call it
 window, op and offset ...), and the two key sequences are aligned by a shortest edit script (Myers), so one
 inserted hcall shows as one added event instead of shifting every later event into a "change". Aligned
 events whose other fields differ are "changed" (field by field); unaligned ones are "removed" (only in A) or
-"added" (only in B). `seq` never counts. The header is compared on the machine config and the image, never on the tool version.
+"added" (only in B). `seq` never counts. The header is compared on the machine config and the image, never
+on the tool version.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ the same JSON form a file would have, so a live run and a golden file compare fi
 
 from __future__ import annotations
 
+import gzip
 import json
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -42,9 +44,14 @@ class Trace:
         return "\n".join(lines) + "\n"
 
     def write(self, path: str) -> None:
+        """Write the trace; a path ending in .gz is gzip-compressed, reproducibly (no name, no mtime)."""
         try:
-            with open(path, "w") as f:
-                f.write(self.dumps())
+            if path.endswith(".gz"):
+                with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+                    gz.write(self.dumps().encode())
+            else:
+                with open(path, "w") as f:
+                    f.write(self.dumps())
         except OSError as exc:
             raise ConfigError(f"{path}: cannot write trace ({exc.strerror})") from None
 
@@ -109,10 +116,17 @@ def parse_lines(lines: Iterable[str], source: str) -> Trace:
 
 
 def load(path: str) -> Trace:
-    """Read and validate a trace file. ConfigError (one line) for anything unusable."""
+    """Read and validate a trace file (plain or gzip-compressed). ConfigError (one line) for anything unusable."""
     try:
+        with open(path, "rb") as probe:
+            compressed = probe.read(2) == b"\x1f\x8b"
+        if compressed:
+            with gzip.open(path, "rt", encoding="utf-8", newline="\n") as f:
+                return parse_lines(f, path)
         with open(path, encoding="utf-8", newline="\n") as f:
             return parse_lines(f, path)
+    except (EOFError, gzip.BadGzipFile, zlib.error):
+        raise ConfigError(f"{path}: truncated or corrupt gzip-compressed trace") from None
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such trace file") from None
     except IsADirectoryError:
