@@ -284,6 +284,8 @@ u32 ci_call(const char *service, int nargs, int nret, u32 *args, u32 *rets)
 
 u32 of_finddevice(const char *path)
 {
+	if (!ci_available() && fdt_present())
+		return fdt_finddevice(path);
 	u32 a[1] = {(u32)(u64)path}, r[1];
 	return ci_call("finddevice", 1, 1, a, r);
 }
@@ -293,6 +295,8 @@ int of_getprop(u32 ph, const char *name, void *buf, int len)
 	u32 a[4] = {ph, (u32)(u64)name, (u32)(u64)buf, (u32)len}, r[1];
 	if (ph == 0xffffffffu)
 		return -1;
+	if (!ci_available() && fdt_present())
+		return fdt_getprop(ph, name, buf, len);
 	return (int)ci_call("getprop", 4, 1, a, r);
 }
 
@@ -312,12 +316,16 @@ u32 of_open(const char *path)
 
 u32 of_child(u32 ph)
 {
+	if (!ci_available() && fdt_present())
+		return fdt_child(ph);
 	u32 a[1] = {ph}, r[1];
 	return ci_call("child", 1, 1, a, r);
 }
 
 u32 of_peer(u32 ph)
 {
+	if (!ci_available() && fdt_present())
+		return fdt_peer(ph);
 	u32 a[1] = {ph}, r[1];
 	return ci_call("peer", 1, 1, a, r);
 }
@@ -434,6 +442,8 @@ void rt_start(u64 r3, u64 r4, u64 r5, u64 r1)
 	entry_r3 = r3;
 	entry_r4 = r4;
 	entry_r5 = r5;
+	if (r5 == 0)
+		fdt_init(r3); /* entered the FDT way: the device tree is the blob at r3 */
 	entry_r1 = r1;
 	read_rtas_tokens();
 	main();

@@ -163,6 +163,13 @@ void __attribute__((noreturn)) fail(const char *fmt, ...) __attribute__((format(
 int ci_available(void);
 u32 ci_call(const char *service, int nargs, int nret, u32 *args, u32 *rets);
 u32 of_finddevice(const char *path);
+/* The flattened tree, when the kernel is entered with r3 = FDT and no client interface (lib/fdt.c). */
+int fdt_init(u64 addr);
+int fdt_present(void);
+u32 fdt_finddevice(const char *path);
+int fdt_getprop(u32 ph, const char *name, void *buf, int len);
+u32 fdt_child(u32 ph);
+u32 fdt_peer(u32 ph);
 int of_getprop(u32 ph, const char *name, void *buf, int len); /* full length or -1 */
 u32 of_getprop_u32(u32 ph, const char *name, u32 dflt);
 u32 of_open(const char *path);

@@ -4,7 +4,7 @@ the guest the same hcall results, ESB/TIMA values, event-queue contents in RAM a
 from __future__ import annotations
 
 import pytest
-from conftest import BACKENDS, OS, QPAGE, U64, Rig
+from xive_rig import BACKENDS, OS, QPAGE, U64, Rig
 
 from xive_machine.hcalls.codes import H, Op
 

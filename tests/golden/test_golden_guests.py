@@ -1,6 +1,7 @@
 """Golden traces: every guest image of guest_images/Makefile boots with a trace, compared with its golden file
-(test_golden_guests.golden/<image>.jsonl, or .jsonl.gz for the large ones). A change in any hcall, RTAS call, CAS decision, MMIO access or
-interrupt the image causes fails here with the first divergence; `pytest --update-golden` re-records.
+(test_golden_guests.golden/<image>.jsonl, .jsonl.gz for large ones). A change in any hcall, RTAS call, CAS
+decision, MMIO access or interrupt the image causes fails here with the first divergence; `pytest
+--update-golden` re-records.
 
 Images are listed from the Makefile, so a new image gets a test (and asks for its golden file) without an
 edit here; OPTIONS gives the machine options an image needs (the same as tests/guest/test_images_qemu.py).
@@ -16,7 +17,7 @@ import pytest
 from xive_machine.pytest_plugin import boot_guest
 
 REPO = Path(__file__).resolve().parents[2]
-MAX_INSNS = 5_000_000  # the largest image (smp, 4 vCPUs) needs under 1M; a hung image stops here
+MAX_INSNS = 100_000_000  # timer and the SMP images need ~20M (idle time counts); a hung image stops here
 TIMEOUT_S = 15.0  # wall-clock backstop for images that livelock in slow paths
 
 OPTIONS: dict[str, dict] = {

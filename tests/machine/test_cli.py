@@ -110,3 +110,13 @@ def test_trace_is_json_lines_with_a_header(tmp_path: Path, image) -> None:
     assert "H_PUT_TERM_CHAR" in names and "KVMPPC_H_RTAS" in names
     assert any(r["ev"] == "rtas" and r["name"] == "power-off" for r in records)
     assert any(r["ev"] == "ci" and r["service"] == "finddevice" for r in records)
+
+
+def test_fdt_boot_hands_the_tree_in_r3(image) -> None:
+    """--boot fdt: the flattened tree at the top of the RMA minus 2 MiB, r3 pointing to it, no client
+    interface (r5 = 0); the guest runtime reads bootargs and the RTAS tokens from the blob."""
+    proc = run_cli("run", "--boot", "fdt", "--append", "a b", image("hello"))
+    assert proc.returncode == 0, proc.stderr
+    assert f"r3={256 - 2 << 20:#x} r4=0x0" in proc.stdout
+    assert 'bootargs "a b"' in proc.stdout and "rtas power-off token 0x2003" in proc.stdout
+    assert proc.stdout.endswith("PASS\n")
