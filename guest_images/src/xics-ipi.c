@@ -5,7 +5,7 @@
  */
 #include "xive.h"
 
-#define N_IPIS 1000
+#define N_IPIS 1000 /* bootargs "n=NUM" changes it (the benchmark does) */
 #define XICS_IPI 2
 #define IPI_PRIO 5
 
@@ -37,6 +37,9 @@ int main(void)
 	u32 catch_cell, rets[4];
 
 	printf("xics-ipi\n");
+	char args[128];
+	of_bootargs(args, sizeof(args));
+	int n_ipis = (int)bootarg_num(args, "n", N_IPIS);
 	rc = cas_request(OV5_INTC_XICS, &catch_cell);
 	printf("CAS xics: catch=%u status=%ld\n", catch_cell, rc);
 	CHECK(catch_cell == 0 && rc == 0, "CAS failed");
@@ -76,7 +79,7 @@ int main(void)
 
 	/* Round trips through the 0x500 handler. */
 	irq_enable();
-	for (int i = 0; i < N_IPIS; i++) {
+	for (int i = 0; i < n_ipis; i++) {
 		int before = ipis;
 		hcall2(NULL, H_IPI, server, IPI_PRIO);
 		for (int spin = 0; ipis == before; spin++)
@@ -85,7 +88,7 @@ int main(void)
 	}
 	irq_disable();
 	printf("ipis received %d, spurious %d, other sources %d\n", ipis, spurious, others);
-	CHECK(ipis == N_IPIS && spurious == 0 && others == 0, "bad interrupt counts");
+	CHECK(ipis == n_ipis && spurious == 0 && others == 0, "bad interrupt counts");
 	rc = hcall1(out, H_IPOLL, server);
 	printf("H_IPOLL rc=%ld xirr=0x%08lx mfrr=0x%lx\n", rc, out[0], out[1]);
 	/* XIVE hcalls are refused once XICS was negotiated */

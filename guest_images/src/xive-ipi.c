@@ -7,7 +7,7 @@
  */
 #include "xive.h"
 
-#define N_IPIS 1000
+#define N_IPIS 1000 /* bootargs "n=NUM" changes it (the benchmark does) */
 #define IPI_LISN 0
 #define IPI_EISN 0x1234 /* arbitrary, checked on every queue entry */
 #define QSHIFT 16
@@ -82,6 +82,9 @@ int main(void)
 	u32 catch_cell;
 
 	printf("xive-ipi\n");
+	char args[128];
+	of_bootargs(args, sizeof(args));
+	int n_ipis = (int)bootarg_num(args, "n", N_IPIS);
 	rc = cas_request(OV5_INTC_XIVE, &catch_cell);
 	printf("CAS xive: catch=%u status=%ld\n", catch_cell, rc);
 	CHECK(catch_cell == 0 && rc == 0, "CAS failed");
@@ -149,7 +152,7 @@ int main(void)
 
 	/* Round trips through the 0x500 handler. */
 	irq_enable();
-	for (int i = 0; i < N_IPIS; i++) {
+	for (int i = 0; i < n_ipis; i++) {
 		int before = ipis;
 		mmio_st64(esb_trig, 0);
 		for (int spin = 0; ipis == before; spin++)
@@ -161,7 +164,7 @@ int main(void)
 	       q_entries);
 	printf("final PQ %lu, TIMA QW1 word0 0x%016lx\n", mmio_ld64(esb_eoi + ESB_GET),
 	       mmio_ld64(tima_os + TM_QW1_NSR));
-	CHECK(ipis == N_IPIS, "ipis %d", ipis);
+	CHECK(ipis == n_ipis, "ipis %d", ipis);
 	CHECK(spurious == 0 && bad_eisn == 0, "spurious/bad interrupts");
 
 	/* Tear down like Linux kexec: mask, unroute, disable the queue, reset. */

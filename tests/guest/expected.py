@@ -713,4 +713,9 @@ EXPECTED = {
         {"append": "n=1000"},
         "done 1000\n",
     ),
+    "spin": (
+        "spin",
+        {"append": "n=1000"},
+        "done 1000 2000\n",
+    ),
 }
