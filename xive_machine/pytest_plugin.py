@@ -203,8 +203,9 @@ class Golden:
 
     def check(self, trace: Any, name: str | None = None, *, ignore: tuple[str, ...] = (),
               config: Any = None, image: str | None = None, context: int = 3) -> None:
-        """Compare `trace` (a RunResult from guest_result, a reader.Trace, or a list of events) with the golden
-        file; with --update-golden write it instead. Fails the test with the first divergence."""
+        """Compare `trace` (a RunResult from guest_result or machine.boot, a Hypervisor, a SpaprMachine, a
+        reader.Trace, or a list of events with `config`) with the golden file; with --update-golden write it
+        instead. Fails the test with the first divergence; `ignore` takes `trace diff --ignore` patterns."""
         from xive_machine.errors import ConfigError
         from xive_machine.trace import diff, reader
 
@@ -241,14 +242,23 @@ class Golden:
 
 
 def _as_trace(trace: Any, config: Any, image: str | None) -> Any:
+    """A reader.Trace from what a test has: a Trace, a Hypervisor, a RunResult (guest_result, machine.boot),
+    a traced SpaprMachine, or a list of events (`config`/`image` then fill the header)."""
     from xive_machine.trace.reader import Trace, from_events, make_header
 
     if isinstance(trace, Trace):
         return Trace(trace.header, trace.events, trace.source)
+    if callable(getattr(trace, "trace", None)):  # Hypervisor
+        return trace.trace()
     header = getattr(trace, "header", None)
-    events = getattr(trace, "trace", trace)
+    if hasattr(trace, "config") and hasattr(trace, "dispatcher"):  # SpaprMachine
+        config = config if config is not None else trace.config
+        events = getattr(trace.trace, "events", None)
+    else:
+        events = getattr(trace, "trace", trace)
     if events is None:
-        pytest.fail("golden.check: the run was not traced (trace=None)", pytrace=False)
+        pytest.fail("golden.check: nothing to compare: the run was not traced (trace=None or a sink without "
+                    "events)", pytrace=False)
     if config is not None or header is None:
         header = make_header(config, image)
     return from_events(events, header)

@@ -23,6 +23,13 @@ def test_session(hv, golden):
     hv.hcall("H_INT_SET_SOURCE_CONFIG", 0, 0x1000, 1, 5, 0x1000)
     hv.esb_load(0x1000, 0x800)
     golden.check(hv.trace())
+
+def test_machine(spapr_machine, golden):
+    m = spapr_machine(ic_mode="xics")
+    m.prepare()
+    m.hcall(0, 0x24, 0x1234)  # H_SET_SPRG0
+    golden.check(m)
+    golden.check(m.trace.events, "as-events", config=m.config)
 """
 
 
@@ -38,20 +45,21 @@ def golden_file(pytester):
 
 def test_missing_golden_file_says_how_to_record(golden_project):
     r = run(golden_project)
-    r.assert_outcomes(failed=1)
+    r.assert_outcomes(failed=2)
     r.stdout.fnmatch_lines(["*golden file test_scripted.golden/test_session.jsonl does not exist: run pytest "
                             "with --update-golden to record it*"])
     assert "Traceback" not in r.stdout.str()
 
 
 def test_update_then_compare(golden_project):
-    run(golden_project, "--update-golden").assert_outcomes(passed=1)
+    run(golden_project, "--update-golden").assert_outcomes(passed=2)
     assert golden_file(golden_project).exists()
-    run(golden_project).assert_outcomes(passed=1)
+    assert (golden_project.path / "test_scripted.golden" / "as-events.jsonl").exists()
+    run(golden_project).assert_outcomes(passed=2)
 
 
 def test_divergence_is_shown(golden_project):
-    run(golden_project, "--update-golden").assert_outcomes(passed=1)
+    run(golden_project, "--update-golden").assert_outcomes(passed=2)
     path = golden_file(golden_project)
     lines = path.read_text().splitlines()
     i = next(k for k, ln in enumerate(lines) if '"H_INT_SET_SOURCE_CONFIG"' in ln)
@@ -60,7 +68,7 @@ def test_divergence_is_shown(golden_project):
     lines[i] = json.dumps(rec)
     path.write_text("\n".join(lines) + "\n")
     r = run(golden_project)
-    r.assert_outcomes(failed=1)
+    r.assert_outcomes(failed=1, passed=1)
     r.stdout.fnmatch_lines([
         "*first divergence at A#*: changed hcall  cpu0 H_INT_SET_SOURCE_CONFIG*",
         "*rc: -57 H_P4 (A) != 0 H_SUCCESS (B)*",
@@ -71,19 +79,19 @@ def test_divergence_is_shown(golden_project):
 
 
 def test_corrupt_golden_file_is_one_clear_failure(golden_project):
-    run(golden_project, "--update-golden").assert_outcomes(passed=1)
+    run(golden_project, "--update-golden").assert_outcomes(passed=2)
     path = golden_file(golden_project)
     path.write_text(path.read_text()[:-30])
     r = run(golden_project)
-    r.assert_outcomes(failed=1)
+    r.assert_outcomes(failed=1, passed=1)
     r.stdout.fnmatch_lines(["*golden file unusable: *test_session.jsonl:*: truncated trace*"])
 
 
 def test_golden_from_another_config(golden_project):
-    run(golden_project, "--update-golden").assert_outcomes(passed=1)
+    run(golden_project, "--update-golden").assert_outcomes(passed=2)
     golden_project.makepyfile(test_scripted=GOLDEN_TEST.replace("smp=2", "smp=1"))
     r = run(golden_project)
-    r.assert_outcomes(failed=1)
+    r.assert_outcomes(failed=1, passed=1)
     r.stdout.fnmatch_lines(["*was recorded with another machine config (smp 2 -> 1); re-record it with "
                             "--update-golden*"])
 
@@ -126,6 +134,6 @@ def test_guest_marker(pytester, guest_build):
 
 def test_under_xdist(golden_project):
     golden_project.makepyfile(test_more=GOLDEN_TEST.replace("smp=2", "smp=3"))
-    golden_project.runpytest_subprocess(*FAST, "-n", "2", "--update-golden").assert_outcomes(passed=2)
-    golden_project.runpytest_subprocess(*FAST, "-n", "2").assert_outcomes(passed=2)
+    golden_project.runpytest_subprocess(*FAST, "-n", "2", "--update-golden").assert_outcomes(passed=4)
+    golden_project.runpytest_subprocess(*FAST, "-n", "2").assert_outcomes(passed=4)
     assert (golden_project.path / "test_more.golden" / "test_session.jsonl").exists()

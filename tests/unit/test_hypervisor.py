@@ -144,3 +144,14 @@ def test_untraced_hypervisor():
     with Hypervisor(trace=False) as h:
         assert h.hcall("H_SET_SPRG0", 1).rc == H.SUCCESS
         assert h.events == []
+
+
+def test_xics_ipi_round_trip_by_script():
+    with Hypervisor(ic_mode="xics", smp=2) as h:
+        assert h.hcall("H_CPPR", 0xFF, cpu=1).ok
+        assert h.hcall("H_IPI", 1, 5).ok  # vCPU 0 sends an IPI at priority 5 to server 1
+        assert h.machine.cpus[1].irq  # the presenter raised vCPU 1's external-exception line
+        rc, xirr = h.hcall("H_XIRR", cpu=1)
+        assert rc == H.SUCCESS and xirr == 0xFF000002  # old CPPR 0xff, XISR 2 (the IPI source)
+        assert h.hcall("H_IPI", 1, 0xFF).ok and h.hcall("H_EOI", xirr, cpu=1).ok
+        assert not h.machine.cpus[1].irq

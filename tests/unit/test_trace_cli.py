@@ -93,3 +93,18 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, session, sub):
 def test_missing_file_exit_2(capsys, tmp_path):
     rc, _, err = run(capsys, "trace", "show", str(tmp_path / "nope.jsonl"))
     assert rc == 2 and "no such trace file" in err
+
+
+@pytest.mark.parametrize("name", ["hello", "xive-errors"])
+def test_guest_trace_from_run_replays_and_diffs(capsys, tmp_path, image, name):
+    """A trace written by `run --trace` loads, replays without guest code and equals a second run."""
+    paths = [str(tmp_path / f"{k}.jsonl") for k in ("a", "b")]
+    for p in paths:
+        rc, _, _ = run(capsys, "run", "--console", "none", "--max-insns", "50000000", "--trace", p, image(name))
+        assert rc == 0
+    rc, out, _ = run(capsys, "trace", "replay", paths[0])
+    assert rc == 0 and " 0 differ" in out, out
+    rc, out, _ = run(capsys, "trace", "diff", *paths)
+    assert rc == 0, out
+    rc, out, _ = run(capsys, "trace", "show", "-f", "H_INT_*", "--no-header", paths[0])
+    assert rc == 0 and (name == "hello" or "H_INT_SET_SOURCE_CONFIG" in out)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xive_machine.trace import diff as D
 from xive_machine.trace.reader import from_events, make_header
@@ -172,3 +174,32 @@ def _lcs(a, b):
         for j in range(len(b)):
             t[i + 1][j + 1] = t[i][j] + 1 if a[i] == b[j] else max(t[i][j + 1], t[i + 1][j])
     return t[-1][-1]
+
+
+def test_ignore_by_event_name():
+    b = copy.deepcopy(BASE)
+    b[4]["args"][1] = 4  # an H_PUT_TERM_CHAR
+    b[1]["args"][0] = 2  # H_SET_SPRG0
+    assert D.diff(trace(BASE), trace(b), ignore=["hcall[H_PUT_*].args"]).counts() == {"changed": 1}
+    assert D.diff(trace(BASE), trace(b), ignore=["hcall[H_*].args"]).equal
+
+EVENTS = st.lists(st.builds(lambda n, a, rc: hc(n, a, rc=rc), st.sampled_from(["H_A", "H_B", "H_C"]),
+                            st.integers(0, 2), st.sampled_from([0, -4])), max_size=25)
+
+
+@settings(max_examples=150, deadline=None)
+@given(EVENTS, EVENTS)
+def test_every_event_is_accounted_for_once_in_order(a, b):
+    d = D.diff(trace(a), trace(b))
+    pairs = [(c.a_index, c.b_index) for c in d.changes if c.kind == "changed"]
+    for tag, i1, i2, j1, j2 in d.opcodes:
+        if tag == "equal":
+            pairs += list(zip(range(i1, i2), range(j1, j2), strict=True))
+    removed = [c.a_index for c in d.changes if c.kind == "removed"]
+    added = [c.b_index for c in d.changes if c.kind == "added"]
+    pairs = sorted(set(pairs))
+    assert sorted([i for i, _ in pairs] + removed) == list(range(len(a)))
+    assert sorted([j for _, j in pairs] + added) == list(range(len(b)))
+    assert [j for _, j in pairs] == sorted(j for _, j in pairs)  # alignment keeps the order
+    assert all(D.key(d.a_events[i]) == D.key(d.b_events[j]) for i, j in pairs)
+    assert d.equal == (a == b)

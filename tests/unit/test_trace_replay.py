@@ -99,3 +99,9 @@ def test_header_from_another_version(recorded):
     t.header["config"] = {"smp": 0, "memory": 256 << 20, "ic_mode": "xive"}
     with pytest.raises(ConfigError, match="smp"):
         R.replay(t)
+
+
+def test_events_from_another_configuration(recorded):
+    i = find(recorded, lambda e: e["ev"] == "hcall")
+    with pytest.raises(ConfigError, match="vCPU 5 but the header's config has smp=2"):
+        R.replay(edited(recorded, i, cpu=5))

@@ -33,3 +33,10 @@ def test_filters_match_names_and_kinds():
 def test_format_lines_numbers_by_seq():
     lines = list(show.format_lines([HCALL, RTAS], ["ibm,*"]))
     assert lines == ["#5      rtas   cpu0 ibm,int-on(0x1000) -> [-3]"]
+
+
+def test_console_text_is_shown():
+    ev = {"ev": "hcall", "cpu": 0, "name": "H_PUT_TERM_CHAR", "opcode": 0x58,
+          "args": [0, 9, int.from_bytes(b"hello, w", "big"), int.from_bytes(b"o\0\0\0\0\0\0\0", "big")],
+          "rc": 0, "outs": []}
+    assert show.format_event(ev).endswith("= 0 H_SUCCESS  text='hello, wo'")

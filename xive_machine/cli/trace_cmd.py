@@ -55,7 +55,8 @@ def add_parser(subparsers: Any) -> None:
     d.add_argument("b", metavar="B", help="the trace to compare with it")
     d.add_argument("--ignore", action="append", metavar="FIELD",
                    help="leave a field out of the comparison: FIELD (every event), KIND.FIELD (hcall.outs), "
-                        "config.OPTION or header.FIELD (image_sha256); fnmatch wildcards; repeatable")
+                        "KIND[NAME].FIELD (hcall[KVMPPC_H_*].args), config.OPTION or header.FIELD "
+                        "(image_sha256); fnmatch wildcards; repeatable")
     d.add_argument("--context", "-C", type=int, default=3, metavar="N",
                    help="equal events shown around the first divergence (default 3)")
     d.add_argument("--max-changes", type=int, default=20, metavar="N",

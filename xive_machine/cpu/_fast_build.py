@@ -26,9 +26,20 @@ struct xm_trap {
     uint64_t tramp_entry;/* set by Python in the trap: after it, save r0 in the slot, r0 = tramp_val, PC = this */
     uint64_t tramp_val;
     uint64_t *slot;      /* host address of the trampoline data slot */
+    uint64_t code_lo, code_hi; /* blocks outside [code_lo, code_hi) and the trampolines are counted: */
+    uint64_t exec_outside;     /* a reset must then drop all translated code, not only changed pages */
 };
 extern "Python" void xm_py_trap(struct xm_trap *);
 extern "Python" void xm_py_irq(struct xm_trap *);
+struct xm_mmio {
+    void *owner;         /* cffi handle of the Python object serving this page (a vCPU's view of a window) */
+    uint64_t base;       /* guest address of the page */
+    uint64_t size;
+    unsigned char *buf;  /* host memory behind the page: a load reads the value the hook stores here */
+};
+extern "Python" uint64_t xm_py_mmio_read(struct xm_mmio *, uint64_t, int);
+extern "Python" void xm_py_mmio_write(struct xm_mmio *, uint64_t, int, uint64_t);
+int xm_hook_mmio(void *uc, struct xm_mmio *m, size_t *handle);
 int xm_init(uintptr_t reg_read_batch, uintptr_t reg_write_batch, uintptr_t reg_read, uintptr_t hook_add,
             uintptr_t mem_read);
 int xm_hook_trap(struct xm_trap *t);
@@ -62,9 +73,19 @@ struct xm_trap {
     uint64_t tramp_entry;
     uint64_t tramp_val;
     uint64_t *slot;
+    uint64_t code_lo, code_hi;
+    uint64_t exec_outside;
 };
 static void xm_py_trap(struct xm_trap *);
 static void xm_py_irq(struct xm_trap *);
+struct xm_mmio {
+    void *owner;
+    uint64_t base;
+    uint64_t size;
+    unsigned char *buf;
+};
+static uint64_t xm_py_mmio_read(struct xm_mmio *, uint64_t, int);
+static void xm_py_mmio_write(struct xm_mmio *, uint64_t, int, uint64_t);
 
 typedef int (*rrb_t)(void *, int *, void **, int);
 typedef int (*rwb_t)(void *, int *, void *const *, int);
@@ -92,6 +113,7 @@ int xm_init_stop(uintptr_t emu_stop)
 enum { XM_HOOK_INTR = 1, XM_HOOK_BLOCK = 8 };
 enum { XM_REG_PC = 1, XM_REG_R0 = 2, XM_REG_R3 = 5, XM_REG_MSR = 77 };
 enum { XM_MSR_IR = 1 << 5, XM_MSR_EE = 1 << 15 };
+#define XM_TRAMP_BASE 0xFFFFFFFFFFFF0000ull /* the machine's SPR trampolines: never interrupted */
 static int regids[10];
 
 int xm_init(uintptr_t rrb, uintptr_t rwb, uintptr_t rr, uintptr_t hook_add, uintptr_t mr)
@@ -151,12 +173,14 @@ static void xm_block_hook(void *uc, uint64_t address, uint32_t size, void *user)
 {
     struct xm_trap *t = (struct xm_trap *)user;
     uint64_t n = size >> 2;
+    if ((address < t->code_lo || address >= t->code_hi) && address < XM_TRAMP_BASE)
+        t->exec_outside++;
     /* A stop requested here takes effect before this block runs: count it only if it will run. */
     if (t->icount + n > t->deadline && t->icount >= t->deadline) {
         p_stop(uc);
         return;
     }
-    if (t->irq_waiting) {
+    if (t->irq_waiting && address < XM_TRAMP_BASE) {
         uint64_t msr = 0;
         p_rr(uc, XM_REG_MSR, &msr);
         if (msr & XM_MSR_EE) {
@@ -199,6 +223,37 @@ int xm_reg_write_many(void *uc, int *regids, uint64_t *values, int n)
     for (int i = 0; i < n; i++)
         vals[i] = &values[i];
     return p_rwb(uc, regids, (void *const *)vals, n);
+}
+
+/* Device-window pages: one C hook for loads and stores, one Python call each. A load's value is stored
+   big-endian into the page before the access completes (device registers are big-endian). */
+enum { XM_HOOK_MEM_READ = 1024, XM_HOOK_MEM_WRITE = 2048, XM_MEM_READ = 16, XM_MEM_WRITE = 17 };
+
+static void xm_mmio_hook(void *uc, int type, uint64_t addr, int size, int64_t value, void *user)
+{
+    struct xm_mmio *m = (struct xm_mmio *)user;
+    (void)uc;
+    if (size <= 0 || size > 8 || addr < m->base || addr - m->base + (uint64_t)size > m->size)
+        return;
+    if (type == XM_MEM_READ) {
+        uint64_t v = xm_py_mmio_read(m, addr, size);
+        unsigned char *p = m->buf + (addr - m->base);
+        for (int i = size - 1; i >= 0; i--) {
+            p[i] = (unsigned char)v;
+            v >>= 8;
+        }
+    } else if (type == XM_MEM_WRITE) {
+        uint64_t v = (uint64_t)value;
+        if (size < 8)
+            v &= (1ull << (8 * size)) - 1;
+        xm_py_mmio_write(m, addr, size, v);
+    }
+}
+
+int xm_hook_mmio(void *uc, struct xm_mmio *m, size_t *handle)
+{
+    return p_hook_add(uc, handle, XM_HOOK_MEM_READ | XM_HOOK_MEM_WRITE, (void *)xm_mmio_hook, m, m->base,
+                      m->base + m->size - 1);
 }
 
 int xm_hook_blocks(struct xm_trap *t)

@@ -14,7 +14,7 @@ import ctypes
 import mmap
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from unicorn import UC_ARCH_PPC, UC_MODE_BIG_ENDIAN, UC_MODE_PPC64, UC_PROT_ALL, Uc, UcError
 from unicorn import unicorn_const as UCC
@@ -63,11 +63,10 @@ def xm_py_trap(trap: Any) -> None:  # pragma: no cover - exercised by every gues
             vcpu.finish_redirect()
             return
         vcpu.in_trap = True
-        try:
-            vcpu.on_trap(vcpu)
-        finally:
-            vcpu.in_trap = False
+        vcpu.on_trap(vcpu)
+        vcpu.in_trap = False
     except BaseException as exc:  # must not unwind through C
+        vcpu.in_trap = False
         vcpu.pending_exception = exc
         vcpu.uc.emu_stop()
 
@@ -80,6 +79,37 @@ def xm_py_irq(trap: Any) -> None:  # pragma: no cover - exercised by interrupt g
     except BaseException as exc:  # must not unwind through C
         vcpu.pending_exception = exc
         vcpu.uc.emu_stop()
+
+
+class MmioHandler(Protocol):
+    """What serves a mapped device page: guest address and size in, value out (big-endian semantics)."""
+
+    vcpu: VCpu
+
+    def on_read(self, addr: int, size: int) -> int: ...
+
+    def on_write(self, addr: int, size: int, value: int) -> None: ...
+
+
+@ffi.def_extern()
+def xm_py_mmio_read(page: Any, addr: int, size: int) -> int:  # pragma: no cover - exercised by guests
+    handler: MmioHandler = ffi.from_handle(page.owner)
+    try:
+        return handler.on_read(addr, size) & MASK64
+    except BaseException as exc:  # must not unwind through C
+        handler.vcpu.pending_exception = exc
+        handler.vcpu.uc.emu_stop()
+        return 0
+
+
+@ffi.def_extern()
+def xm_py_mmio_write(page: Any, addr: int, size: int, value: int) -> None:  # pragma: no cover
+    handler: MmioHandler = ffi.from_handle(page.owner)
+    try:
+        handler.on_write(addr, size, value)
+    except BaseException as exc:  # must not unwind through C
+        handler.vcpu.pending_exception = exc
+        handler.vcpu.uc.emu_stop()
 
 
 def _no_irq(vcpu: VCpu) -> None:
@@ -105,6 +135,9 @@ class VCpu:
                        ctypes.addressof(ctypes.c_char.from_buffer(self._tramp_buf)))
         self.uc = uc
         self._fast_pending: tuple[int, int] = (0, 0)
+        # SPRs the machine serves itself (the guest's mfspr/mtspr of them are hooked, like the timebase's):
+        # their value lives here, and a write from an hcall is one dict store instead of a trampoline.
+        self.shadow: dict[int, int] = {}
         self.in_trap = False  # inside the sc/program hook: SPR writes can use the trap block's fast form
         self.redirect: tuple[list[tuple[int, int]], int, int, dict[int, int]] | None = None
         self._tramp_entries: dict[tuple, int] = {}
@@ -207,11 +240,16 @@ class VCpu:
         an emu_start costs ~50 us."""
         if spr in (R.SPR_PURR, R.SPR_SPURR, R.SPR_VTB_ALT):  # would kill the host process in Unicorn 2.1.4
             raise ValueError(f"SPR {spr} cannot be read through Unicorn")
+        if spr in self.shadow:
+            return self.shadow[spr]
         self.flush_redirect()
         return self._run_stub(R.mfspr(3, spr), None)
 
     def set_spr(self, spr: int, value: int) -> None:
         """Write an SPR. Takes effect before the guest's next instruction (see `write_sprs`)."""
+        if spr in self.shadow:
+            self.shadow[spr] = value & MASK64
+            return
         self.write_sprs([(spr, value)])
 
     def _code(self, key: tuple, words: list[int], little: bool) -> int | None:
@@ -338,6 +376,31 @@ class VCpu:
     @property
     def guest_msr(self) -> int:
         return self.redirect[2] if self.redirect is not None else _rr(self._h, R.REG_MSR)
+
+    # --- device pages ----------------------------------------------------------------------------------
+    def map_mmio_page(self, base: int, size: int, handler: MmioHandler) -> tuple:
+        """Map [base, base+size) as a device page served by `handler` through the C memory hook. Only code
+        translated after this sees the hook: the caller flushes translated code (and restarts the access)."""
+        buf = mmap.mmap(-1, size)
+        self.uc.mem_map_ptr(base, size, UC_PROT_ALL & ~4, ctypes.addressof(ctypes.c_char.from_buffer(buf)))
+        page = ffi.new("struct xm_mmio *")
+        keep = ffi.new_handle(handler)
+        page.owner = keep
+        page.base = base
+        page.size = size
+        page.buf = ffi.cast("unsigned char *", ctypes.addressof(ctypes.c_char.from_buffer(buf)))
+        hh = ffi.new("size_t *")
+        if lib.xm_hook_mmio(self.trap.uc, page, hh) != 0:
+            raise RuntimeError(f"cannot hook the device page at {base:#x}")
+        return (base, size, buf, page, keep, int(hh[0]))
+
+    def unmap_mmio_page(self, token: tuple) -> None:
+        base, size, _buf, _page, _keep, hook = token
+        self.uc.hook_del(hook)
+        try:
+            self.uc.mem_unmap(base, size)
+        except UcError:
+            pass
 
     # --- running ------------------------------------------------------------------------------------
     def run(self, begin: int, count: int = 0, until: int = -1) -> None:

@@ -35,6 +35,18 @@ PromArgs = Struct(
     "args" / Array(10, Int32ub),  # args[0..nargs-1], then ret[0..nret-1]
 )
 PROM_ARGS_SIZE = PromArgs.sizeof()  # 52
+_PROM_ARGS_WORDS = struct.Struct(f">{PROM_ARGS_SIZE // 4}I")  # the same layout, unpacked flat on the hot path
+
+
+class _Args:
+    """PromArgs fields from one struct.unpack (construct's parse costs ~0.2 ms a call)."""
+
+    __slots__ = ("service", "nargs", "nret", "args")
+
+    def __init__(self, blk: bytes) -> None:
+        words = _PROM_ARGS_WORDS.unpack_from(blk)
+        self.service, self.nargs, self.nret = words[0], words[1], words[2]
+        self.args = words[3:]
 PROM_MAX_CELLS = 10
 SERVICE_BUF = 64  # the name must have its NUL within 64 bytes, and all 64 must be readable
 PROPNAME_BUF = 64 + 1  # OF_PROPNAME_LEN_MAX + 1
@@ -433,7 +445,7 @@ class Vof:
         blk = self._peek(addr, PROM_ARGS_SIZE)
         if blk is None:
             return None
-        a = PromArgs.parse(blk)
+        a = _Args(blk)
         if self._peek(a.service, 12) != b"call-method\0":
             return None
         method = self._peek(a.args[0], 17)
@@ -455,7 +467,7 @@ class Vof:
         blk = self._peek(addr, PROM_ARGS_SIZE)
         if blk is None:
             return CiCall("?", [], 0, hcall_rc=H.PARAMETER, note="argument block outside RAM")
-        a = PromArgs.parse(blk)
+        a = _Args(blk)
         if a.nargs >= PROM_MAX_CELLS:
             return CiCall("?", [], a.nret, hcall_rc=H.PARAMETER, note=f"nargs {a.nargs}")
         name_buf = self._peek(a.service, SERVICE_BUF)

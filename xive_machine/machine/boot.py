@@ -81,6 +81,9 @@ def load(m: SpaprMachine, path: str) -> LoadedKernel:
     # What reset reloads: the firmware and kernel images, byte for byte.
     m.boot_images = [(0, m.ram.read(0, 0x1000))]
     m.boot_images.append((kernel.base, m.ram.read(kernel.base, kernel.size)))
+    for v in m.vcpus:  # code anywhere else makes the next reset drop all translated code
+        v.trap.code_lo, v.trap.code_hi = 0, kernel.base + kernel.size
+        v.trap.exec_outside = 0
     if m.initrd_size:
         m.boot_images.append((m.initrd_start, m.ram.read(m.initrd_start, m.initrd_size)))
     from xive_machine.machine import platform
@@ -91,6 +94,8 @@ def load(m: SpaprMachine, path: str) -> LoadedKernel:
 
 
 def set_entry_state(m: SpaprMachine) -> None:
+    from xive_machine.machine import timebase
+
     cfg = m.config
     for i, v in enumerate(m.vcpus):
         for n in range(32):
@@ -102,7 +107,7 @@ def set_entry_state(m: SpaprMachine) -> None:
         v.msr = R.MSR_SF | R.MSR_ME  # secondaries: how RTAS start-cpu will start them
         v.set_spr(R.SPR_SRR0, 0)
         v.set_spr(R.SPR_SRR1, 0)
-        v.set_spr(R.SPR_SPRG0, 0)
+        v.shadow = {spr: 0 for spr in timebase.SHADOW_SPRS}
         v.pc = 0
         m.cpus[i].state = "stopped"
     boot = m.vcpus[0]
@@ -126,12 +131,28 @@ def set_entry_state(m: SpaprMachine) -> None:
 
 
 def reset(m: SpaprMachine) -> None:
-    """In-process reset: RAM back to the loaded images, vCPUs to the entry state, devices reset."""
+    """In-process reset: RAM back to the loaded images, vCPUs to the entry state, devices reset.
+
+    Translated code survives when it can, as it costs more to rebuild than the rest of the reset: RAM is
+    rewritten behind Unicorn's back, so translations of image pages the guest changed are dropped, and all
+    of them if the guest ran code outside the images (it may have written it there)."""
+    changed: list[tuple[int, int]] = []
+    for addr, data in m.boot_images:
+        for off in range(0, len(data), 0x1000):  # page by page: only what the guest wrote
+            chunk = data[off:off + 0x1000]
+            if m.ram.read(addr + off, len(chunk)) != chunk:
+                changed.append((addr + off, addr + off + len(chunk)))
+    flush_all = any(v.trap.exec_outside for v in m.vcpus)
     m.ram.clear()
     for addr, data in m.boot_images:
         m.ram.write(addr, data)
     for v in m.vcpus:
-        v.uc.ctl_flush_tb()  # RAM was rewritten behind Unicorn's back: drop translated code
+        if flush_all:
+            v.uc.ctl_flush_tb()
+        else:
+            for lo, hi in changed:
+                v.uc.ctl_remove_cache(lo, hi)
+        v.trap.exec_outside = 0
     m.console.reset()
     m.clock.reset()
     m.stop_reason = None

@@ -14,12 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from unicorn import (
-    UC_HOOK_MEM_READ,
     UC_HOOK_MEM_UNMAPPED,
-    UC_HOOK_MEM_WRITE,
-    UC_PROT_READ,
-    UC_PROT_WRITE,
-    UcError,
 )
 
 from xive_machine.cpu import regs as R
@@ -48,6 +43,33 @@ FW_STACK_TOP = 0xFF60  # r1 at kernel entry under QEMU's VOF (stack 0x8000..0x10
 FDT_MAX_SIZE = 0x10_0000
 
 RUNNING, STOPPED, CEDED = "running", "stopped", "ceded"
+ARGS = [slice(Q_R3 + 1, Q_R3 + 1 + n) for n in range(10)]  # r4.. for a handler taking n arguments
+
+
+class WindowPage:
+    """One vCPU's view of one mapped page of a device window (the TIMA is per vCPU: `cpu` travels along)."""
+
+    __slots__ = ("vcpu", "cpu", "read", "write", "wbase", "trace", "name")
+
+    def __init__(self, vcpu: VCpu, win: MmioWindow, trace: Any) -> None:
+        self.vcpu = vcpu
+        self.cpu = vcpu.index
+        self.read, self.write, self.wbase = win.read, win.write, win.base
+        self.trace = trace
+        self.name = win.name
+
+    def on_read(self, addr: int, size: int) -> int:
+        off = addr - self.wbase
+        val = self.read(self.cpu, off, size)
+        if self.trace is not None:
+            self.trace.emit("mmio", cpu=self.cpu, window=self.name, op="load", offset=off, size=size, value=val)
+        return val
+
+    def on_write(self, addr: int, size: int, value: int) -> None:
+        off = addr - self.wbase
+        self.write(self.cpu, off, size, value)
+        if self.trace is not None:
+            self.trace.emit("mmio", cpu=self.cpu, window=self.name, op="store", offset=off, size=size, value=value)
 
 
 class StopMachine(Exception):
@@ -194,13 +216,14 @@ class SpaprMachine:
                         fn, nargs, gate, _ = entry
                         if gate is None or gate():
                             try:
-                                res = fn(vcpu.index, *q[Q_R3 + 1:Q_R3 + 1 + nargs])
+                                res = fn(vcpu.index, *q[ARGS[nargs]])
                             except HcallError as err:
                                 res = (err.rc,)
                             n = len(res)
                             q[Q_R3] = res[0] & MASK64
-                            for i in range(1, n):
-                                q[Q_R3 + i] = res[i] & MASK64
+                            if n > 1:
+                                for i in range(1, n):
+                                    q[Q_R3 + i] = res[i] & MASK64
                             w[W_NOUT] = n
                             return
                     q[Q_R3] = H_FUNCTION_U64
@@ -269,13 +292,7 @@ class SpaprMachine:
     def _unmap_window(self, vcpu: VCpu, win: MmioWindow) -> None:
         pages: dict = vcpu.__dict__.setdefault("_mmio_pages", {})
         for base in [b for b in pages if win.base <= b < win.base + win.size]:
-            buf, hooks = pages.pop(base)
-            for h in hooks:
-                vcpu.uc.hook_del(h)
-            try:
-                vcpu.uc.mem_unmap(base, 1 << win.page_shift)
-            except UcError:
-                pass
+            vcpu.unmap_mmio_page(pages.pop(base))
 
     def _find_window(self, addr: int) -> MmioWindow | None:
         for win in self.windows:
@@ -308,36 +325,10 @@ class SpaprMachine:
         return True
 
     def _map_window_page(self, vcpu: VCpu, win: MmioWindow, addr: int) -> None:
-        import ctypes
-        import mmap
-
         psize = 1 << win.page_shift
         base = addr & ~(psize - 1)
-        buf = mmap.mmap(-1, psize)
-        ptr = ctypes.addressof(ctypes.c_char.from_buffer(buf))
-        vcpu.uc.mem_map_ptr(base, psize, UC_PROT_READ | UC_PROT_WRITE, ptr)
-        cpu = vcpu.index
-        read, write, wbase = win.read, win.write, win.base
-        trace = self.trace
-        name = win.name
-
-        def on_read(uc: Any, access: int, a: int, sz: int, _v: int, _ud: Any) -> None:
-            off = a - wbase
-            val = read(cpu, off, sz)
-            o = a - base
-            buf[o:o + sz] = (val & ((1 << (8 * sz)) - 1)).to_bytes(sz, "big")
-            if trace is not None:
-                trace.emit("mmio", cpu=cpu, window=name, op="load", offset=off, size=sz, value=val)
-
-        def on_write(uc: Any, access: int, a: int, sz: int, v: int, _ud: Any) -> None:
-            off = a - wbase
-            write(cpu, off, sz, v & ((1 << (8 * sz)) - 1))
-            if trace is not None:
-                trace.emit("mmio", cpu=cpu, window=name, op="store", offset=off, size=sz, value=v)
-
-        h1 = vcpu.uc.hook_add(UC_HOOK_MEM_READ, on_read, None, base, base + psize - 1)
-        h2 = vcpu.uc.hook_add(UC_HOOK_MEM_WRITE, on_write, None, base, base + psize - 1)
-        vcpu.__dict__.setdefault("_mmio_pages", {})[base] = (buf, (h1, h2))
+        token = vcpu.map_mmio_page(base, psize, WindowPage(vcpu, win, self.trace))
+        vcpu.__dict__.setdefault("_mmio_pages", {})[base] = token
 
     # ------------------------------------------------------------------------------------------------
     # interrupts from controllers

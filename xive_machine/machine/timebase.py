@@ -29,8 +29,11 @@ _MFTB = 0x7C0002E6
 _OP_MASK = 0xFC0007FE
 
 # SPRs whose reads we serve (value function chosen in `_read_value`)
-TIME_READ_SPRS = {R.SPR_TBL_R, R.SPR_TBU_R, R.SPR_DEC, R.SPR_PURR, R.SPR_SPURR, R.SPR_VTB_ALT, R.SPR_VTB}
-TIME_WRITE_SPRS = {R.SPR_DEC}
+# SPRs held by the machine rather than Unicorn (VCpu.shadow): SPRG0, which H_SET_SPRG0 writes on every call
+# of the classic hcall loop; serving it here keeps that hcall as cheap as a no-op.
+SHADOW_SPRS = {R.SPR_SPRG0}
+TIME_READ_SPRS = {R.SPR_TBL_R, R.SPR_TBU_R, R.SPR_DEC, R.SPR_PURR, R.SPR_SPURR, R.SPR_VTB_ALT, R.SPR_VTB} | SHADOW_SPRS
+TIME_WRITE_SPRS = {R.SPR_DEC} | SHADOW_SPRS
 
 
 def classify(insn: int) -> tuple[str, int, int] | None:
@@ -83,7 +86,13 @@ def _on_time_insn(uc: Any, addr: int, size: int, ud: tuple[SpaprMachine, tuple[s
     m, (rw, spr, gpr) = ud
     cpu = m.current.index if m.current is not None else 0
     reg = R.GPR[gpr]
-    if rw == "r":
+    if spr in SHADOW_SPRS:
+        shadow = m.vcpus[cpu].shadow
+        if rw == "r":
+            uc.reg_write(reg, shadow[spr])
+        else:
+            shadow[spr] = uc.reg_read(reg)
+    elif rw == "r":
         uc.reg_write(reg, read_spr(m, cpu, spr))
     else:
         write_dec(m, cpu, uc.reg_read(reg))

@@ -11,6 +11,7 @@ on the tool version.
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -184,34 +185,39 @@ def field_changes(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, 
 
 
 class Ignore:
-    """`--ignore` patterns: FIELD (every event and the header), KIND.FIELD (one event kind), header.FIELD or
-    config.OPTION (the header). fnmatch wildcards allowed: `hcall.out*`, `*.cpu`."""
+    """`--ignore` patterns: FIELD (every event and the header), KIND.FIELD (one event kind), KIND[NAME].FIELD
+    (events of that kind whose name matches: `hcall[KVMPPC_H_*].args`), header.FIELD or config.OPTION (the
+    header). fnmatch wildcards everywhere: `hcall.out*`, `*.cpu`."""
+
+    _PATTERN = re.compile(r"([^.\[\]]+)(?:\[([^\]]+)\])?\.(.+)")
 
     def __init__(self, patterns: Sequence[str] = ()) -> None:
         self.any: list[str] = []
-        self.kinds: list[tuple[str, str]] = []
+        self.kinds: list[tuple[str, str | None, str]] = []  # (kind, name pattern or None, field)
         for p in patterns:
-            if "." in p:
-                kind, name = p.split(".", 1)
-                self.kinds.append((kind, name))
+            m = self._PATTERN.fullmatch(p)
+            if m:
+                self.kinds.append((m.group(1), m.group(2), m.group(3)))
             else:
                 self.any.append(p)
+        self._memo: dict[tuple[str, str, str], bool] = {}
+        self._by_name = any(n is not None for _, n, _ in self.kinds)
 
-        self._memo: dict[tuple[str, str], bool] = {}
-
-    def drop(self, kind: str, name: str) -> bool:
-        hit = self._memo.get((kind, name))
+    def drop(self, kind: str, name: str, label: str = "") -> bool:
+        hit = self._memo.get((kind, label, name))
         if hit is None:
-            hit = any(fnmatch.fnmatchcase(name, p) for p in self.any) or \
-                any(fnmatch.fnmatchcase(kind, k) and fnmatch.fnmatchcase(name, n) for k, n in self.kinds)
-            self._memo[(kind, name)] = hit
+            hit = any(fnmatch.fnmatchcase(name, p) for p in self.any) or any(
+                fnmatch.fnmatchcase(kind, k) and fnmatch.fnmatchcase(name, f)
+                and (n is None or fnmatch.fnmatchcase(label, n)) for k, n, f in self.kinds)
+            self._memo[(kind, label, name)] = hit
         return hit
 
     def event(self, ev: dict[str, Any]) -> dict[str, Any]:
         if not (self.any or self.kinds):
             return {k: v for k, v in ev.items() if k != "seq"}
         kind = str(ev.get("ev"))
-        return {k: v for k, v in ev.items() if k != "seq" and (k == "ev" or not self.drop(kind, k))}
+        lab = label(ev) if self._by_name else ""
+        return {k: v for k, v in ev.items() if k != "seq" and (k == "ev" or not self.drop(kind, k, lab))}
 
     def header(self, head: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}

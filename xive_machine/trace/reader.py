@@ -143,13 +143,18 @@ def normalise(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def make_header(config: Any = None, image: str | None = None, **extra: Any) -> dict[str, Any]:
-    """A header record like the CLI's: `config` a MachineConfig or its dict; `image` a path (hashed)."""
+    """A header record like the CLI's: `config` a MachineConfig or its dict (None: the defaults); `image` a path
+    (hashed)."""
     import os
 
     from xive_machine import __version__
     from xive_machine.trace.jsonl import image_sha256
 
-    cfg = config.as_dict() if hasattr(config, "as_dict") else dict(config or {})
+    if config is None:
+        from xive_machine.machine.config import MachineConfig
+
+        config = MachineConfig(echo_console=False)
+    cfg = config.as_dict() if hasattr(config, "as_dict") else dict(config)
     head: dict[str, Any] = {"ev": "header", "schema": SCHEMA_VERSION, "tool": "xive-machine",
                             "version": __version__, "config": cfg,
                             "image": os.path.basename(image) if image else None,

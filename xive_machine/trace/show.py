@@ -75,6 +75,8 @@ def format_event(ev: dict[str, Any]) -> str:
         if ev.get("outs"):
             text += f" -> [{_args(ev['outs'])}]"
         extra = _rest(ev, common | {"name", "args", "rc", "outs", "opcode"})
+        if ev.get("name") == "H_PUT_TERM_CHAR":
+            extra = (extra + " " + _term_text(ev.get("args", []))).strip()
     elif kind == "rtas":
         text = f"{cpu}{ev.get('name')}({_args(ev.get('args', []))}) -> [{_args(ev.get('rets', []))}]"
         extra = _rest(ev, common | {"name", "args", "rets", "token"})
@@ -97,6 +99,14 @@ def format_event(ev: dict[str, Any]) -> str:
         extra = _rest(ev, common)
     line = f"{kind:<6} {text}".rstrip()
     return f"{line}  {extra}" if extra else line
+
+
+def _term_text(args: list[Any]) -> str:
+    """The characters of H_PUT_TERM_CHAR(termno, len, r6, r7): up to 16 bytes, big-endian in r6 then r7."""
+    if len(args) < 4 or not all(isinstance(a, int) for a in args[1:4]):
+        return ""
+    data = b"".join((a & (1 << 64) - 1).to_bytes(8, "big") for a in args[2:4])[:max(0, min(args[1], 16))]
+    return "text=" + repr(data.decode("latin-1"))
 
 
 def format_lines(events: Iterable[dict[str, Any]], patterns: Sequence[str] = ()) -> Iterator[str]:
