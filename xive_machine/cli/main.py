@@ -96,6 +96,10 @@ def cmd_run(ns: argparse.Namespace) -> int:
     try:
         m = SpaprMachine(cfg, trace=sink)
         m.load(ns.image)
+        if getattr(ns, "snapshot_at", None) is not None:  # migration: stop after N, save, exit 0
+            from xive_machine.cli import snapshot_cmd
+
+            return snapshot_cmd.run_to_snapshot(ns, m)
         result = m.run(max_insns=ns.max_insns, timeout=ns.timeout)
     finally:
         if stream is not None:
@@ -164,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="boot a guest; its console on stdout, exit status the guest's")
     _machine_args(r)
+    r.add_argument("--snapshot-at", type=int, metavar="N", help="stop after N instructions and save the machine")
+    r.add_argument("--snapshot-file", metavar="FILE", default="snapshot.xm",
+                   help="where --snapshot-at saves (default snapshot.xm)")
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("dts", help="print the device tree the guest sees at reset, as DTS")

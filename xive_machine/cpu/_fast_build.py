@@ -28,9 +28,16 @@ struct xm_trap {
     uint64_t *slot;      /* host address of the trampoline data slot */
     uint64_t code_lo, code_hi; /* blocks outside [code_lo, code_hi) and the trampolines are counted: */
     uint64_t exec_outside;     /* a reset must then drop all translated code, not only changed pages */
+    uint64_t *served;          /* open-addressing set (XM_SERVED_CAP slots, 0 = empty) of addresses of */
+    uint64_t served_n;         /* instructions the machine serves (TB/DEC/PURR... reads): already hooked */
+    uint64_t serve_addr;       /* for Python: the instruction found */
+    uint32_t serve_word;
+    uint32_t pad3;
 };
 extern "Python" void xm_py_trap(struct xm_trap *);
 extern "Python" void xm_py_irq(struct xm_trap *);
+extern "Python" void xm_py_serve(struct xm_trap *);
+#define XM_SERVED_CAP 65536
 struct xm_mmio {
     void *owner;         /* cffi handle of the Python object serving this page (a vCPU's view of a window) */
     uint64_t base;       /* guest address of the page */
@@ -75,9 +82,16 @@ struct xm_trap {
     uint64_t *slot;
     uint64_t code_lo, code_hi;
     uint64_t exec_outside;
+    uint64_t *served;
+    uint64_t served_n;
+    uint64_t serve_addr;
+    uint32_t serve_word;
+    uint32_t pad3;
 };
 static void xm_py_trap(struct xm_trap *);
 static void xm_py_irq(struct xm_trap *);
+static void xm_py_serve(struct xm_trap *);
+#define XM_SERVED_CAP 65536
 struct xm_mmio {
     void *owner;
     uint64_t base;
@@ -169,10 +183,79 @@ int xm_hook_trap(struct xm_trap *t)
 
 /* Counts instructions a block at a time (size / 4) and stops the core at the deadline: synchronous
    preemption that costs one C call per block, never emu_start(timeout=...). */
+/* Instructions Unicorn gets wrong or dies on (timebase/decrementer reads frozen, SPURR/PURR/VTB fatal,
+   SPRG0 kept by the machine): mfspr/mftb/mtspr of these SPRs. */
+static int xm_served_insn(uint32_t w)
+{
+    uint32_t op = w & 0xFC0007FEu;
+    if (op != 0x7C0002A6u && op != 0x7C0002E6u && op != 0x7C0003A6u)
+        return 0;
+    uint32_t spr = ((w >> 16) & 0x1F) | (((w >> 11) & 0x1F) << 5);
+    if (op == 0x7C0003A6u)
+        return spr == 22 || spr == 272;
+    return spr == 268 || spr == 269 || spr == 22 || spr == 308 || spr == 309 || spr == 351 || spr == 849 ||
+           spr == 272;
+}
+
+static int xm_served_known(struct xm_trap *t, uint64_t a)
+{
+    uint64_t i = (a >> 2) & (XM_SERVED_CAP - 1);
+    for (;;) {
+        if (t->served[i] == a)
+            return 1;
+        if (t->served[i] == 0)
+            return 0;
+        i = (i + 1) & (XM_SERVED_CAP - 1);
+    }
+}
+
+static void xm_served_add(struct xm_trap *t, uint64_t a)
+{
+    if (t->served_n >= XM_SERVED_CAP / 2)
+        return; /* full: Python keeps its own record; only the scan gets slower */
+    uint64_t i = (a >> 2) & (XM_SERVED_CAP - 1);
+    while (t->served[i] != 0 && t->served[i] != a)
+        i = (i + 1) & (XM_SERVED_CAP - 1);
+    if (t->served[i] == 0) {
+        t->served[i] = a;
+        t->served_n++;
+    }
+}
+
+/* Scan a block before it first runs: a served instruction not hooked yet goes to Python, which hooks it and
+   drops the block's translation; the PC write makes Unicorn translate the block again, with the hook. */
+static int xm_scan_block(void *uc, struct xm_trap *t, uint64_t address, uint32_t size)
+{
+    if (address >= t->ram_size || address + size > t->ram_size)
+        return 0;
+    const unsigned char *p = t->ram + address;
+    for (uint32_t off = 0; off + 4 <= size; off += 4) {
+        uint32_t be = ((uint32_t)p[off] << 24) | ((uint32_t)p[off + 1] << 16) | ((uint32_t)p[off + 2] << 8) |
+                      p[off + 3];
+        uint32_t le = __builtin_bswap32(be);
+        if (!xm_served_insn(be) && !xm_served_insn(le))
+            continue;
+        uint64_t msr = 0; /* a candidate (rare): decode it in the byte order the core runs in */
+        p_rr(uc, XM_REG_MSR, &msr);
+        uint32_t w = (msr & 1) ? le : be;
+        if (xm_served_insn(w) && !xm_served_known(t, address + off)) {
+            t->serve_addr = address + off;
+            t->serve_word = w;
+            xm_py_serve(t);
+            xm_served_add(t, address + off);
+            p_rw(uc, XM_REG_PC, &address);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void xm_block_hook(void *uc, uint64_t address, uint32_t size, void *user)
 {
     struct xm_trap *t = (struct xm_trap *)user;
     uint64_t n = size >> 2;
+    if (t->served && xm_scan_block(uc, t, address, size))
+        return;
     if ((address < t->code_lo || address >= t->code_hi) && address < XM_TRAMP_BASE)
         t->exec_outside++;
     /* A stop requested here takes effect before this block runs: count it only if it will run. */

@@ -72,6 +72,16 @@ def xm_py_trap(trap: Any) -> None:  # pragma: no cover - exercised by every gues
 
 
 @ffi.def_extern()
+def xm_py_serve(trap: Any) -> None:  # pragma: no cover - exercised by guests
+    vcpu: VCpu = ffi.from_handle(trap.owner)
+    try:
+        vcpu.on_serve(vcpu, trap.serve_addr, trap.serve_word)
+    except BaseException as exc:  # must not unwind through C
+        vcpu.pending_exception = exc
+        vcpu.uc.emu_stop()
+
+
+@ffi.def_extern()
 def xm_py_irq(trap: Any) -> None:  # pragma: no cover - exercised by interrupt guests
     vcpu: VCpu = ffi.from_handle(trap.owner)
     try:
@@ -125,6 +135,8 @@ class VCpu:
         self.on_trap = on_trap
         # Called from the block hook when an interrupt waits and MSR[EE] = 1 (trap.pc = the block's address).
         self.on_irq: Callable[[VCpu], None] = _no_irq
+        # Called from the block hook for an instruction the machine must serve that is not hooked yet.
+        self.on_serve: Callable[[VCpu, int, int], None] | None = None
         self.pending_exception: BaseException | None = None
         uc = Uc(UC_ARCH_PPC, UC_MODE_PPC64 | UC_MODE_BIG_ENDIAN)
         uc.ctl_set_tlb_mode(UCC.UC_TLB_VIRTUAL)
@@ -152,6 +164,7 @@ class VCpu:
         self.trap.ram_size = ram.size
         self.trap.slot = ffi.cast("uint64_t *", ctypes.addressof(ctypes.c_char.from_buffer(self._tramp_buf))
                                   + TRAMP_DATA)
+        self._served = ffi.new("uint64_t[]", 65536)  # XM_SERVED_CAP
         view = memoryview(ffi.buffer(self.trap))
         self.q = view.cast("Q")  # host byte order; the block is host memory
         self.w = view.cast("I")

@@ -73,11 +73,6 @@ def load(m: SpaprMachine, path: str) -> LoadedKernel:
             raise ConfigError(f"{cfg.initrd}: {len(data)} bytes do not fit below {limit:#x} (use --memory)")
         m.ram.write(start, data)
         m.initrd_start, m.initrd_size = start, len(data)
-    from xive_machine.machine import timebase
-
-    m.time_sites.clear()
-    for addr, size in kernel.exec_ranges:  # TB/DEC/PURR reads: served by the machine, never by Unicorn
-        timebase.scan_range(m, addr, size, kernel.little_endian)
     # What reset reloads: the firmware and kernel images, byte for byte.
     m.boot_images = [(0, m.ram.read(0, 0x1000))]
     m.boot_images.append((kernel.base, m.ram.read(kernel.base, kernel.size)))

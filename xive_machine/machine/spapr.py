@@ -156,6 +156,8 @@ class SpaprMachine:
         for i in range(cfg.smp):
             v = VCpu(i, self.ram, on_trap)
             v.on_irq = lambda vcpu: deliver_in_run(self, vcpu)
+            v.on_serve = self._serve_site
+            v.trap.served = v._served
             v.uc.hook_add(UC_HOOK_MEM_UNMAPPED, self._on_unmapped, i)
             fastlib.xm_hook_blocks(v.trap)
             v.trap.deadline = MASK64
@@ -344,6 +346,12 @@ class SpaprMachine:
         else:
             v.trap.irq_waiting = 1 if st.dec_pending else 0
 
+    def _serve_site(self, vcpu: VCpu, addr: int, word: int) -> None:
+        """The block hook met a time/SPR instruction not hooked yet (code written or patched at run time)."""
+        from xive_machine.machine import timebase
+
+        timebase.hook_site(self, addr, word)
+
     def wake(self, cpu: int) -> None:
         st = self.cpus[cpu]
         if st.state == CEDED:
@@ -496,6 +504,26 @@ class SpaprMachine:
     def boot(self, path: str, **kw: Any) -> RunResult:
         self.load(path)
         return self.run(**kw)
+
+    # ------------------------------------------------------------------------------------------------
+    # migration (xive_machine/migration): between runs only
+    def save(self) -> bytes:
+        """The whole machine as snapshot bytes; it can go on running afterwards."""
+        from xive_machine import migration
+
+        return migration.save(self)
+
+    def snapshot(self, path: str, *, incremental: bool = False) -> dict:
+        """Write a snapshot file atomically (`incremental`: RAM changed since the previous one only)."""
+        from xive_machine import migration
+
+        return migration.snapshot(self, path, incremental=incremental)
+
+    def load_state(self, state: Any) -> None:
+        """Become the machine in a snapshot (bytes or a file); smp, memory ... must match it."""
+        from xive_machine import migration
+
+        migration.load_state(self, state)
 
     def close(self) -> None:
         for v in self.vcpus:

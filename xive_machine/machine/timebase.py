@@ -1,14 +1,14 @@
-"""Serving the time instructions Unicorn gets wrong: TB, DEC, PURR/SPURR/VTB.
+"""Serving the SPR instructions Unicorn gets wrong: TB and DEC reads (frozen), DEC writes, PURR/SPURR/VTB
+reads (fatal to the host process in Unicorn 2.1.4), and SPRG0 (kept by the machine, see SHADOW_SPRS).
 
-Unicorn's timebase is frozen, its decrementer never counts, and a read of SPURR, PURR or VTB kills the
-host process. So the machine finds those instructions in the guest's executable segments at load time
-(a word scan) and puts a code hook on each address; the hook does what the instruction should and steps
-over it. Code the guest writes at run time is scanned when the machine learns of it (`scan_range`).
+The C block hook scans every block before it first runs (real-mode code in RAM) and hands each such
+instruction it has not met to `hook_site`, which puts a code hook on its address and drops the block's
+translation; the hook does what the instruction should and steps over it. Code loaded, written or patched
+at run time is therefore covered the same way as the kernel image.
 """
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from unicorn import UC_HOOK_CODE
@@ -50,36 +50,18 @@ def classify(insn: int) -> tuple[str, int, int] | None:
     return None
 
 
-# opcode 31 with XO 339/467/371; a lookahead so that candidates may overlap
-_CANDIDATE_BE = re.compile(rb"(?=[\x7c-\x7f]..[\xa6\xe6])", re.DOTALL)
-_CANDIDATE_LE = re.compile(rb"(?=[\xa6\xe6]..[\x7c-\x7f])", re.DOTALL)
-
-
-def scan_range(m: SpaprMachine, addr: int, size: int, little_endian: bool) -> int:
-    """Hook every time instruction in [addr, addr+size) of guest RAM. Returns how many were found.
-
-    A regular expression finds the few candidate words (primary opcode 31 with an mfspr/mtspr/mftb
-    extended opcode) at C speed; only those are decoded."""
-    data = m.ram.read(addr, size)
-    order = "little" if little_endian else "big"
-    pattern = _CANDIDATE_LE if little_endian else _CANDIDATE_BE
-    found = 0
-    hooked: dict[int, tuple[str, int, int]] = m.time_sites
-    for match in pattern.finditer(data):
-        off = match.start()
-        if off & 3:
-            continue
-        kind = classify(int.from_bytes(data[off:off + 4], order))
-        if kind is None:
-            continue
-        a = addr + off
-        if a in hooked:
-            continue
-        hooked[a] = kind
-        for v in m.vcpus:
-            v.uc.hook_add(UC_HOOK_CODE, _on_time_insn, (m, kind), a, a)
-        found += 1
-    return found
+def hook_site(m: SpaprMachine, addr: int, word: int) -> bool:
+    """Hook one instruction (BE word given) on every vCPU and drop the translations that contain it."""
+    if addr in m.time_sites:
+        return False
+    kind = classify(word)
+    if kind is None:
+        return False
+    m.time_sites[addr] = kind
+    for v in m.vcpus:
+        v.uc.hook_add(UC_HOOK_CODE, _on_time_insn, (m, kind), addr, addr)
+        v.uc.ctl_remove_cache(addr, addr + 4)
+    return True
 
 
 def _on_time_insn(uc: Any, addr: int, size: int, ud: tuple[SpaprMachine, tuple[str, int, int]]) -> None:

@@ -128,7 +128,11 @@ VCpuRecord = Struct(
     "msr" / Int64ub,
     "pc" / Int64ub,
     "sprs" / PrefixedArray(Int8ub, SprValue),
+    "shadow" / PrefixedArray(Int8ub, SprValue),  # SPRs the machine serves itself (VCpu.shadow)
     "icount" / Int64ub,  # the block hook's instruction counter (trap.icount)
+    "code_lo" / Int64ub,  # trap.code_lo/code_hi/exec_outside: what a reset must drop of translated code
+    "code_hi" / Int64ub,
+    "exec_outside" / Int32ub,
     "irq_waiting" / Int32ub,
     "state" / Enum(Int8ub, **CPU_STATES),
     "prod" / Flag,
@@ -142,6 +146,9 @@ VCpuRecord = Struct(
     "slb_shadow" / Int64ub,
     "dispatch" / Int64ub,
     "sreset" / Flag,  # CpuState.extra["sreset"]: a system reset waits for delivery
+    # device-window pages this vCPU had faulted in: mapped again at restore, because a first touch costs a
+    # restarted block, which the instruction count (and so deterministic time) would see
+    "window_pages" / PrefixedArray(Int32ub, Int64ub),
 )
 CpuSection = PrefixedArray(Int32ub, VCpuRecord)
 
