@@ -142,7 +142,8 @@ def make_controller(m: SpaprMachine, name: str) -> Any:
     if m.config.irqchip == "kvm":
         from xive_machine.kvm.backend import make_kvm_xive
 
-        return make_kvm_xive(m)
+        # QEMU TCG's OS-ring reset values (LSMFB, AGE = 0xff), so both backends print the same TIMA words
+        return make_kvm_xive(m, tcg_ring_reset=True)
     from xive_machine.intc.xive.spapr import SpaprXive
 
     return SpaprXive(m.ram, nr, m.irq_line)

@@ -149,6 +149,7 @@ class SpaprMachine:
         self.fdt_addr = 0
         self.cas: Any = None
         self._rng = None
+        self.kvm_vm: Any = None  # --irqchip kvm: the VM of the KVM device model, kept across controller switches
         self._booted = False
         on_trap = self._make_trap_handler()
         from xive_machine.machine.scheduler import deliver_in_run
