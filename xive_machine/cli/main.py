@@ -128,12 +128,11 @@ def cmd_cas(ns: argparse.Namespace) -> int:
                 data = f.read()
         except OSError as exc:
             raise ConfigError(f"{ns.decode}: cannot read ({exc.strerror})") from None
+        print("\n".join(ovec.decode_bytes(data)))
         try:
-            av = ovec.parse_arch_vector(data, strict=True)
-        except ovec.VectorError as err:
-            print(f"xive-machine: error: {ns.decode}: malformed architecture vector: {err}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        print("\n".join(ovec.decode_lines(av)))
+            ovec.parse_arch_vector(data, strict=True)
+        except ovec.VectorError:
+            return 1  # malformed: the report above starts with the precise error
         return 0
     if not ns.image:
         raise ConfigError("cas: give a guest image, or --decode FILE")

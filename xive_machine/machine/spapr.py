@@ -353,6 +353,31 @@ class SpaprMachine:
 
         timebase.hook_site(self, addr, word)
 
+    # ------------------------------------------------------------------------------------------------
+    # device lines and inspection
+    def raise_irq(self, lisn: int, level: bool = True) -> None:
+        """A device interrupt line (LSI: held at `level`; MSI: a rising edge is one event), as a device model
+        would drive it, on whichever controller is active. An unclaimed line is reported in the trace."""
+        if self.intc is None:
+            raise ConfigError("no interrupt controller: load a guest or call prepare() first")
+        self.intc.set_irq(lisn, bool(level))
+
+    @property
+    def xive(self) -> Any:
+        """The XIVE controller (emulated or KVM device model), whether or not it is the active one."""
+        ic = getattr(self, "controllers", {}).get("xive")
+        if ic is None:
+            raise ConfigError(f"no XIVE controller with --ic-mode {self.config.ic_mode}")
+        return ic
+
+    @property
+    def xics(self) -> Any:
+        """The XICS controller, whether or not it is the active one."""
+        ic = getattr(self, "controllers", {}).get("xics")
+        if ic is None:
+            raise ConfigError(f"no XICS controller with --ic-mode {self.config.ic_mode}")
+        return ic
+
     def wake(self, cpu: int) -> None:
         st = self.cpus[cpu]
         if st.state == CEDED:
