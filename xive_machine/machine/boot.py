@@ -44,15 +44,23 @@ def ensure_firmware() -> str:
     return path
 
 
+_FIRMWARE: tuple[list[tuple[int, bytes]], dict[str, int]] | None = None  # parsed once per process
+
+
 def load_firmware(m: SpaprMachine) -> dict[str, int]:
-    path = ensure_firmware()
-    with open(path, "rb") as f:
-        elf = ELFFile(f)
-        for seg in elf.iter_segments():
-            if seg["p_type"] == "PT_LOAD":
-                m.ram.write(seg["p_paddr"], seg.data())
-        syms = {s.name: s["st_value"] for s in elf.get_section_by_name(".symtab").iter_symbols() if s.name}
-    return syms
+    global _FIRMWARE
+    if _FIRMWARE is None:
+        path = ensure_firmware()
+        with open(path, "rb") as f:
+            elf = ELFFile(f)
+            segments = [(seg["p_paddr"], seg.data()) for seg in elf.iter_segments() if seg["p_type"] == "PT_LOAD"]
+            symtab = elf.get_section_by_name(".symtab")
+            syms = {s.name: s["st_value"] for s in symtab.iter_symbols() if s.name}
+        _FIRMWARE = (segments, syms)
+    segments, syms = _FIRMWARE
+    for addr, data in segments:
+        m.ram.write(addr, data)
+    return dict(syms)
 
 
 def load(m: SpaprMachine, path: str) -> LoadedKernel:

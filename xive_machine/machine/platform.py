@@ -239,12 +239,15 @@ def rtas_tokens(m: SpaprMachine) -> dict[str, int]:
             if name not in XICS_RTAS or m.cas_platform.has_xics}
 
 
+_TREE_CACHE: dict[tuple, bytes] = {}  # process-wide: the same configuration always gives the same tree
+
+
 def build_tree(m: SpaprMachine) -> fdt.FDT:
     """The tree for the machine's state now. Built trees are kept (pickled) by configuration, so a reset,
     or a CAS that a previous run already made, costs an unpickle (~0.6 ms) instead of a build (~3 ms)."""
     cfg = dt_config(m)
     key = (repr(dataclasses.replace(cfg, intc_node=None)), m.intc.name if m.intc is not None else None)
-    cache = m.__dict__.setdefault("_tree_cache", {})
+    cache = _TREE_CACHE
     blob = cache.get(key) if cfg.rng_seed is not None else None  # a fresh rng-seed is never cached
     if blob is None:
         tree = DT.build_tree(cfg)
