@@ -137,17 +137,23 @@ def bench(runs: int, with_qemu: bool) -> dict[str, dict[str, float | None]]:
     # 6. interrupt round trips per second (1000 IPIs on one vCPU, minus an empty run)
     for name, image, mode in (("xive_round_trips_per_s", xive, "xive"), ("xics_round_trips_per_s", xics, "xics")):
         out[name] = _round_trips(image, mode, runs, qemu)
+    out["xive_ipis_per_s_4_vcpus"] = _round_trips(str(BUILD / "xive-ipi-smp.elf"), "xive", runs, qemu, smp=4,
+                                                  per_run=300)
     return out
 
 
-def _round_trips(image: str, mode: str, runs: int, qemu: bool) -> dict[str, float | None]:
-    """Interrupt round trips per second: 1000 IPIs on one vCPU minus an empty run of the same image."""
-    ours_t = _median(lambda: _run_in_process(image, ic_mode=mode, append="n=1000"), runs)
-    ours_z = _median(lambda: _run_in_process(image, ic_mode=mode, append="n=0"), runs)
-    q_t = _median(lambda: _wall(_qemu(image, append="n=1000", ic_mode=mode)), runs) if qemu else None
-    q_z = _median(lambda: _wall(_qemu(image, append="n=0", ic_mode=mode)), runs) if qemu else None
-    return {"xive-machine": 1000 / max(ours_t - ours_z, 1e-9),
-            "qemu": 1000 / max(q_t - q_z, 1e-9) if q_t is not None and q_z is not None else None}
+def _round_trips(image: str, mode: str, runs: int, qemu: bool, smp: int = 1, n: int = 1000,
+                 per_run: int | None = None) -> dict[str, float | None]:
+    """Interrupts per second: a run with n IPIs (per secondary with smp > 1) minus an empty run."""
+    count = n * (smp - 1) if smp > 1 else n
+    if per_run is not None:
+        n, count = per_run, per_run * (smp - 1)
+    ours_t = _median(lambda: _run_in_process(image, ic_mode=mode, smp=smp, append=f"n={n}"), runs)
+    ours_z = _median(lambda: _run_in_process(image, ic_mode=mode, smp=smp, append="n=0"), runs)
+    q_t = _median(lambda: _wall(_qemu(image, append=f"n={n}", ic_mode=mode, smp=smp)), runs) if qemu else None
+    q_z = _median(lambda: _wall(_qemu(image, append="n=0", ic_mode=mode, smp=smp)), runs) if qemu else None
+    return {"xive-machine": count / max(ours_t - ours_z, 1e-9),
+            "qemu": count / max(q_t - q_z, 1e-9) if q_t is not None and q_z is not None else None}
 
 
 def render(results: dict[str, dict[str, float | None]]) -> str:

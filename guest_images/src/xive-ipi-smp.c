@@ -8,7 +8,8 @@
  */
 #include "xive.h"
 
-#define N_IPIS 100
+#define N_IPIS 100 /* per secondary; bootargs "n=NUM" changes it (the benchmark does) */
+static int n_ipis = N_IPIS;
 #define QSHIFT 16
 #define QENTRIES (1 << (QSHIFT - 2))
 #define EISN_BASE 0x100 /* eisn = EISN_BASE + cpu index */
@@ -52,7 +53,7 @@ static void ext_handler(u64 vec, struct exc_frame *f)
 static void idle_until_all_ipis(u64 idx)
 {
 	irq_disable();
-	while (ipis[idx] < N_IPIS) {
+	while (ipis[idx] < n_ipis) {
 		hcall0(NULL, H_CEDE);
 		irq_disable();
 	}
@@ -74,6 +75,9 @@ int main(void)
 	long rc;
 
 	printf("xive-ipi-smp\n");
+	char args[128];
+	of_bootargs(args, sizeof(args));
+	n_ipis = (int)bootarg_num(args, "n", N_IPIS);
 	ncpus = of_cpu_servers(servers, MAX_CPUS);
 	printf("cpus %u\n", ncpus);
 	CHECK(ncpus >= 2, "needs -smp 2 or more");
@@ -112,7 +116,7 @@ int main(void)
 				fail("cpu %u never came up", i);
 	}
 	for (u32 i = 1; i < ncpus; i++) {
-		for (int n = 0; n < N_IPIS; n++) {
+		for (int n = 0; n < n_ipis; n++) {
 			int before = ipis[i];
 			mmio_st64(esb_trig[i], 0);
 			for (int spin = 0; ipis[i] == before; spin++)
@@ -124,7 +128,7 @@ int main(void)
 		int state = wait_cpu_stopped(servers[i]);
 		printf("cpu %u (server %u): ipis %d, wrong eisn %d, spurious %d, stopped %s\n", i, servers[i],
 		       ipis[i], bad[i], spurious[i], state == 0 ? "yes" : "no");
-		CHECK(ipis[i] == N_IPIS && bad[i] == 0 && spurious[i] == 0 && state == 0, "cpu %u", i);
+		CHECK(ipis[i] == n_ipis && bad[i] == 0 && spurious[i] == 0 && state == 0, "cpu %u", i);
 	}
 	CHECK(ipis[0] == 0, "boot cpu got %d ipis", ipis[0]);
 	rc = hcall1(NULL, H_INT_RESET, 0);
