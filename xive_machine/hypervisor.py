@@ -22,7 +22,7 @@ from typing import Any
 
 from xive_machine.errors import ConfigError, GuestError, HcallError
 from xive_machine.firmware import ovec
-from xive_machine.hcalls.codes import H, Op, opcode_by_name
+from xive_machine.hcalls.codes import H, Op, opcode_by_name, opcode_name
 
 SCRATCH_ADDR = 0x0100_0000  # where scripted CAS vectors and RTAS blocks live in guest RAM (no guest runs)
 RTAS_BLOCK_ADDR = SCRATCH_ADDR + 0x1_0000
@@ -201,7 +201,7 @@ class Hypervisor:
         if len(args) > 9:
             raise ConfigError(f"hcall {name_or_opcode}: at most 9 arguments (r4..r12)")
         res = self.machine.hcall(cpu, op, *args)
-        name = self.machine.dispatcher.name(op) or (Op(op).name if op in Op._value2member_map_ else f"{op:#x}")
+        name = self.machine.dispatcher.name(op) or opcode_name(op)
         return HcallResult(name, op, _rc(int(res[0]) & MASK64), tuple(int(o) & MASK64 for o in res[1:]))
 
     def rtas(self, name: str, *args: int, nret: int = 1, cpu: int = 0) -> RtasResult:
@@ -217,7 +217,7 @@ class Hypervisor:
         ram, at = self.machine.ram, RTAS_BLOCK_ADDR
         for i, word in enumerate((token, len(args), nret, *args, *([0] * nret))):
             ram.write_u32(at + 4 * i, word & 0xFFFFFFFF)
-        rc = self.machine.hcall(cpu, Op.KVMPPC_H_RTAS, at)[0]
+        rc = self.machine.hcall(cpu, int(Op.KVMPPC_H_RTAS), at)[0]
         base = at + 12 + 4 * len(args)
         rets = tuple(_s32(ram.read_u32(base + 4 * i)) for i in range(nret))
         return RtasResult(name, rets[0] if rets else 0, rets, _rc(int(rc) & MASK64))

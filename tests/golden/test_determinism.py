@@ -41,6 +41,5 @@ def test_hello_trace_is_byte_identical(image) -> None:
     assert_same_twice(image("hello"), 5_000_000)
 
 
-@pytest.mark.slow
 def test_xive_ipi_smp4_trace_is_byte_identical(image) -> None:
     assert_same_twice(image("xive-ipi-smp"), 200_000_000, smp=4)

@@ -103,6 +103,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
         result = m.run(max_insns=ns.max_insns, timeout=ns.timeout)
     finally:
         if stream is not None:
+            sink.close()
             stream.close()
     return _report(result)
 
@@ -155,6 +156,7 @@ def cmd_cas(ns: argparse.Namespace) -> int:
             print("xive-machine: the guest never called CAS", file=sys.stderr)
     finally:
         if stream is not None:
+            sink.close()
             stream.close()
     return _report(result)
 

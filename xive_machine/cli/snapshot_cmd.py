@@ -35,8 +35,13 @@ def cmd_restore(ns: argparse.Namespace) -> int:
     echo = ns.console == "stdio"
     m = migration.restore(ns.snapshot, irqchip=ns.irqchip, echo_console=echo)
     try:
-        if echo and ns.full_console and m.console.output:
-            m.console._emit(bytes(m.console.output))  # noqa: SLF001 - the saved output, before the rest
+        if echo and ns.full_console and m.console.output:  # the saved output first, then the rest
+            out = getattr(sys.stdout, "buffer", None)
+            if out is not None:
+                out.write(bytes(m.console.output))
+            else:
+                sys.stdout.write(m.console.text())
+            sys.stdout.flush()
         if ns.snapshot_at is not None:
             return run_to_snapshot(ns, m)
         result = m.run(max_insns=ns.max_insns, timeout=ns.timeout)

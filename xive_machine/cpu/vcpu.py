@@ -233,14 +233,14 @@ class VCpu:
             _rw(self._h, R.GPR[3], scratch_in & MASK64)
         uc.mem_write(STUB_BASE, struct.pack(">I", insn))
         t = self.trap
-        icount, deadline, waiting = t.icount, t.deadline, t.irq_waiting
+        icount, deadline, waiting, outside = t.icount, t.deadline, t.irq_waiting, t.exec_outside
         t.deadline, t.irq_waiting = MASK64, 0  # the block hook must neither stop nor count the stub
         try:
             uc.emu_start(STUB_BASE, STUB_BASE + 4, count=1)
         except UcError:
             pass
         finally:
-            t.icount, t.deadline, t.irq_waiting = icount, deadline, waiting
+            t.icount, t.deadline, t.irq_waiting, t.exec_outside = icount, deadline, waiting, outside
         out = _rr(self._h, R.GPR[3])
         if save_msr & (R.MSR_PR | R.MSR_LE):
             _rw(self._h, R.REG_MSR, save_msr)

@@ -38,6 +38,7 @@ from xive_machine.firmware.ovec import (
     ArchVector,
     OvBit,
     VectorError,
+    build_arch_vector,
     ov_dt_property,
     ov_intersect,
     ov_test,
@@ -388,9 +389,13 @@ def negotiate_at(ram: GuestRam, addr: int, platform: CasPlatform, *, others_acti
         diags.append(f"vector at {real:#x}: {err}" + (" (then outside RAM)" if inside < len(window) else ""))
     av = parse_arch_vector(window, strict=False)
     res = _negotiate(av, platform, others_active, diags)
-    if trace is not None:
+    if trace is not None:  # the bytes sent, so that `trace replay` negotiates exactly the same
+        try:
+            sent = build_arch_vector(av) if av.terminator is not None else window[:inside]
+        except ValueError:
+            sent = window[:inside]
         trace.emit("cas", addr=real, rc=int(res.rc), compat_pvr=res.compat_pvr, intc=res.intc, mmu=res.mmu,
-                   arch_vec_5=res.arch_vec_5.hex(), reason=res.reason)
+                   arch_vec_5=res.arch_vec_5.hex(), reason=res.reason, vector=bytes(sent).hex())
     return res
 
 

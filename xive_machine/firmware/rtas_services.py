@@ -51,6 +51,18 @@ def host_utc_ns() -> int:
     return time.time_ns()
 
 
+DETERMINISTIC_EPOCH_NS = 1_767_225_600 * NS_PER_S  # 2026-01-01T00:00:00Z
+
+
+def rtc_ns(m: Any) -> int:
+    """The wall clock the guest sees: the host's with `--clock host` (as QEMU), and with the deterministic
+    clock a fixed epoch plus the machine's virtual time, so that runs (and their traces) repeat exactly."""
+    config = getattr(m, "config", None)
+    if config is not None and getattr(config, "clock", "host") == "deterministic":
+        return DETERMINISTIC_EPOCH_NS + m.clock.ns()
+    return host_utc_ns()
+
+
 def _arg(args: list[int], i: int) -> int:
     return args[i] if i < len(args) else 0
 
@@ -126,7 +138,7 @@ def rtas_get_time_of_day(m: Any, cpu: int, args: list[int], nret: int) -> list[i
     """
     if len(args) != 0 or nret != 8:
         return [RtasStatus.PARAMETER_ERROR]
-    guest_ns = _s64(host_utc_ns() + m.rtc_offset_s * NS_PER_S)
+    guest_ns = _s64(rtc_ns(m) + m.rtc_offset_s * NS_PER_S)
     year, month, day, hour, minute, sec = gmtime(_c_div(guest_ns, NS_PER_S))
     return [RtasStatus.SUCCESS, year & MASK32, month, day, hour, minute, sec, guest_ns & MASK32]
 
@@ -144,7 +156,7 @@ def rtas_set_time_of_day(m: Any, cpu: int, args: list[int], nret: int) -> list[i
     new_s = mktimegm(*args[:6])
     if new_s == -1:
         return [RtasStatus.PARAMETER_ERROR]
-    m.rtc_offset_s = new_s - host_utc_ns() // NS_PER_S
+    m.rtc_offset_s = new_s - rtc_ns(m) // NS_PER_S
     return [RtasStatus.SUCCESS]
 
 

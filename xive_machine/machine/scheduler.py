@@ -103,57 +103,71 @@ def _run(m: SpaprMachine, *, max_insns: int | None, timeout: float | None) -> Ru
     insn_start = m.clock.insns
     smp = len(m.vcpus)
     slice_len = m.config.slice_insns if smp > 1 else SINGLE_SLICE
+    # The round-robin position survives the end of a run (max-insns, timeout, until, snapshot), so that a run
+    # stopped and resumed, here or after a restore, schedules exactly as the uninterrupted one.
     while m.stop_reason is None:
-        runnable = [i for i, st in enumerate(m.cpus) if st.state == RUNNING]
-        if not runnable:
-            nxt = _next_timer_tb(m)
-            if nxt is None:
-                if any(st.state == CEDED for st in m.cpus):
-                    m.stop("idle", 3, "every vCPU is idle (H_CEDE) and no timer or interrupt can wake one")
-                else:
-                    m.stop("halted", 4, "every vCPU is stopped")
-                break
-            m.clock.advance_to_ns(m.clock.ns_for_tb(nxt))
-            _expire_timers(m)
-            continue
-        for i in runnable:
-            st = m.cpus[i]
-            if st.state != RUNNING or m.stop_reason is not None:
-                continue
-            v = m.vcpus[i]
-            check_interrupts(m, i)
-            if m.stop_reason is not None:
-                break
-            budget = slice_len
-            nxt = m.cpus[i].dec_deadline_tb
-            if nxt is not None:
-                ns_left = m.clock.ns_for_tb(nxt) - m.clock.ns()
-                budget = max(1, min(budget, m.clock.insns_for_ns(ns_left)))
-            if max_insns is not None:
-                left = max_insns - (m.clock.insns - insn_start)
-                if left <= 0:
-                    m.stop("max-insns", 3, f"stopped after {max_insns} instructions (--max-insns)")
+        if m.rr_round is None or m.rr_pos >= len(m.rr_round):
+            runnable = [i for i, st in enumerate(m.cpus) if st.state == RUNNING]
+            if not runnable:
+                nxt = _next_timer_tb(m)
+                if nxt is None:
+                    if any(st.state == CEDED for st in m.cpus):
+                        m.stop("idle", 3, "every vCPU is idle (H_CEDE) and no timer or interrupt can wake one")
+                    else:
+                        m.stop("halted", 4, "every vCPU is stopped")
                     break
-                budget = min(budget, left)
-            start = v.trap.icount
-            v.trap.deadline = start + budget
-            m.current = v
-            m.slice_start_icount = start
-            m.slice_start_insns = m.clock.insns
-            try:
-                v.run(v.run_pc)
-            except UcError as exc:
-                if m.map_pending_window(v):
-                    pass  # the faulting access restarts with the page mapped, next time round
-                elif m.pending_fault is not None:
-                    m.clock.insns = m.slice_start_insns + (v.trap.icount - start)
-                    traps.deliver_pending_fault(m, v)
-                else:
-                    m.guest_error(v, f"Unicorn stopped: {exc}")
-            finally:
-                m.current = None
+                m.clock.advance_to_ns(m.clock.ns_for_tb(nxt))
+                _expire_timers(m)
+                continue
+            m.rr_round, m.rr_pos = runnable, 0
+        i = m.rr_round[m.rr_pos]
+        st = m.cpus[i]
+        if st.state != RUNNING:
+            m.rr_pos += 1
+            continue
+        v = m.vcpus[i]
+        check_interrupts(m, i)
+        if m.stop_reason is not None:
+            break
+        budget = slice_len
+        if m.rr_resume is not None and m.rr_resume[0] == i:  # the rest of a slice a stop cut short
+            budget = m.rr_resume[1]
+        m.rr_resume = None
+        nxt = st.dec_deadline_tb
+        if nxt is not None:
+            ns_left = m.clock.ns_for_tb(nxt) - m.clock.ns()
+            budget = max(1, min(budget, m.clock.insns_for_ns(ns_left)))
+        full = budget
+        if max_insns is not None:
+            left = max_insns - (m.clock.insns - insn_start)
+            if left <= 0:
+                m.stop("max-insns", 3, f"stopped after {max_insns} instructions (--max-insns)")
+                break
+            budget = min(budget, left)
+        start = v.trap.icount
+        v.trap.deadline = start + budget
+        m.current = v
+        m.slice_start_icount = start
+        m.slice_start_insns = m.clock.insns
+        try:
+            v.run(v.run_pc)
+        except UcError as exc:
+            if m.map_pending_window(v):
+                pass  # the faulting access restarts with the page mapped, next time round
+            elif m.pending_fault is not None:
                 m.clock.insns = m.slice_start_insns + (v.trap.icount - start)
-            _expire_timers(m)
+                traps.deliver_pending_fault(m, v)
+            else:
+                m.guest_error(v, f"Unicorn stopped: {exc}")
+        finally:
+            m.current = None
+            m.clock.insns = m.slice_start_insns + (v.trap.icount - start)
+        used = v.trap.icount - start
+        if budget < full and v.trap.icount >= v.trap.deadline:
+            m.rr_resume = (i, full - used)  # cut by the instruction limit: this vCPU goes on next run
+        else:
+            m.rr_pos += 1
+        _expire_timers(m)
         if wall_deadline is not None and time.perf_counter() > wall_deadline and m.stop_reason is None:
             m.stop("timeout", 3, f"stopped after {timeout:g} s (--timeout)")
         if max_insns is not None and m.clock.insns - insn_start >= max_insns and m.stop_reason is None:

@@ -149,6 +149,9 @@ class SpaprMachine:
         self.fdt_addr = 0
         self.cas: Any = None
         self._rng = None
+        self.rr_round: list[int] | None = None  # scheduler position: the current round of runnable vCPUs,
+        self.rr_pos = 0  # the next one in it,
+        self.rr_resume: tuple[int, int] | None = None  # and (vCPU, instructions) left of a slice cut short
         self.kvm_vm: Any = None  # --irqchip kvm: the VM of the KVM device model, kept across controller switches
         self._booted = False
         on_trap = self._make_trap_handler()
@@ -247,7 +250,7 @@ class SpaprMachine:
                 args = list(q[Q_R3 + 1:Q_R3 + 10])
                 on_trap(vcpu)
                 entry = entries.get(opcode)
-                nargs = entry[1] if entry is not None else 0
+                nargs = entry[1] if entry is not None else 9  # unknown: keep every argument register
                 n = max(w[W_NOUT], 1)
                 rc = q[Q_R3]
                 rc = rc - (1 << 64) if rc >> 63 else rc

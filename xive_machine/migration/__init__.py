@@ -35,7 +35,7 @@ def _encode(m: SpaprMachine, base: tuple[list[bytes], bytes, str] | None) -> tup
     image = RAM.encode(m.ram, table, base)
     sections["RAM "] = [{"size": image.size, "chunk_shift": RAM.CHUNK_SHIFT, "ram_id": image.ram_id,
                          "base_id": image.base_id, "base_file": image.base_file, "zeroed": image.zeroed,
-                         "chunks": image.chunks, "data": image.data}]
+                         "chunks": image.chunks, "blocks": image.blocks}]
     flags = F.FLAG_INCREMENTAL if base is not None else 0
     return encode(sections, S.config_json(m), flags), table, image.ram_id
 
@@ -85,7 +85,7 @@ def _base_loader(m: SpaprMachine, snap: Snapshot, depth: int = 0) -> Any:
         if img.ram_id != want_id:
             raise ConfigError(f"{path}: not the base {snap.source} was taken against (RAM image differs)")
         RAM.apply(m.ram, RAM.RamImage(img.size, img.ram_id, img.base_id, img.base_file, list(img.zeroed),
-                                      list(img.chunks), img.data), _base_loader(m, base, depth + 1))
+                                      list(img.chunks), list(img.blocks)), _base_loader(m, base, depth + 1))
     return load_base
 
 
@@ -139,7 +139,7 @@ def info(src: Source) -> str:
     for c in sec["CPUS"][0]:
         lines.append(f"vCPU {c.index}: {c.state}, pc {c.pc:#x}, msr {c.msr:#x}, {c.icount} instructions")
     ram_line = (f"RAM: {img.size >> 20} MiB, {len(img.chunks)} chunks of {1 << img.chunk_shift >> 10} KiB stored, "
-                f"{len(img.data)} bytes compressed")
+                f"{sum(len(b) for b in img.blocks)} bytes compressed")
     if snap.incremental:
         ram_line += f", {len(img.zeroed)} zeroed, base {img.base_file}"
     lines.append(ram_line)

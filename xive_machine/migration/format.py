@@ -23,6 +23,7 @@ from construct import (
     If,
     Int8ub,
     Int16ub,
+    Int32sb,
     Int32ub,
     Int64sb,
     Int64ub,
@@ -100,11 +101,18 @@ MiscSection = Struct(
     "hcall_count" / Int64ub,
     "uuid" / _optional(Blob),
     "os_term_message" / Text,
-    "stop_reason" / Text,  # why the run had stopped when saved (information only)
+    "stop_reason" / Text,  # why the run had stopped when saved; a final one (power-off ...) is restored
+    "exit_code" / Int32ub,
+    "stop_message" / Text,
     "rng" / _optional(RngState),
     "kernel" / _optional(Kernel),
     "fw_symbols" / PrefixedArray(Int32ub, Symbol),
     "time_sites" / PrefixedArray(Int32ub, TimeSite),
+    # the scheduler's position (round of runnable vCPUs, next in it, the rest of a cut slice; -1 = none)
+    "rr_round" / PrefixedArray(Int32ub, Int32sb),
+    "rr_pos" / Int32ub,
+    "rr_resume_cpu" / Int32sb,
+    "rr_resume_insns" / Int64ub,
 )
 
 BootImage = Struct("addr" / Int64ub, "data" / Blob)  # data zlib-compressed
@@ -129,6 +137,9 @@ VCpuRecord = Struct(
     "pc" / Int64ub,
     "sprs" / PrefixedArray(Int8ub, SprValue),
     "shadow" / PrefixedArray(Int8ub, SprValue),  # SPRs the machine serves itself (VCpu.shadow)
+    # an SPR trampoline still to run (VCpu.redirect): its writes in order and the MSR it runs with; kept
+    # rather than flushed, because its instructions count and the run must go on as if never saved
+    "redirect" / _optional(Struct("sprs" / PrefixedArray(Int8ub, SprValue), "run_msr" / Int64ub)),
     "icount" / Int64ub,  # the block hook's instruction counter (trap.icount)
     "code_lo" / Int64ub,  # trap.code_lo/code_hi/exec_outside: what a reset must drop of translated code
     "code_hi" / Int64ub,
@@ -249,8 +260,10 @@ RamSection = Struct(
     "base_id" / Bytes(32),  # incremental: the ram_id of the base; zeros for a full image
     "base_file" / Text,  # incremental: the base snapshot, relative to this file's directory
     "zeroed" / PrefixedArray(Int32ub, Int32ub),  # incremental: chunks that became all-zero
-    "chunks" / PrefixedArray(Int32ub, Int32ub),  # chunks stored, in order, in `data`
-    "data" / Blob64,  # zlib of the stored chunks concatenated
+    "chunks" / PrefixedArray(Int32ub, Int32ub),  # chunks stored, in order, in `blocks`
+    # the stored chunks concatenated, cut in groups of 64 chunks, each group one zlib stream (compressed
+    # and decompressed on several cores: zlib releases the GIL)
+    "blocks" / PrefixedArray(Int32ub, Blob64),
 )
 
 TAGS = {

@@ -9,9 +9,12 @@ dirty log (EQ pages marked by the XIVE EQ sync, hcall copies) is added to that s
 from __future__ import annotations
 
 import hashlib
+import os
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from xive_machine.errors import ConfigError
 from xive_machine.memory.ram import PAGE_SHIFT, GuestRam
@@ -22,6 +25,7 @@ ZERO_CHUNK = bytes(CHUNK)
 ZERO_DIGEST = hashlib.sha256(ZERO_CHUNK).digest()
 NO_BASE = bytes(32)
 ZLIB_LEVEL = 1  # guest RAM compresses nearly as well at level 1, several times faster than the default
+GROUP = 64  # chunks per zlib stream (4 MiB): the unit of parallel (de)compression
 
 
 @dataclass
@@ -34,7 +38,7 @@ class RamImage:
     base_file: str
     zeroed: list[int]
     chunks: list[int]
-    data: bytes  # compressed
+    blocks: list[bytes]  # zlib streams of GROUP chunks each (the last may hold fewer)
 
 
 def digests(ram: GuestRam) -> list[bytes]:
@@ -64,10 +68,19 @@ def encode(ram: GuestRam, table: list[bytes], base: tuple[list[bytes], bytes, st
         changed = [i for i, d in enumerate(table) if d != old[i] or i in dirty]
         wanted = [i for i in changed if table[i] != ZERO_DIGEST]
         zeroed = [i for i in changed if table[i] == ZERO_DIGEST]
-    comp = zlib.compressobj(ZLIB_LEVEL)
-    parts = [comp.compress(buf[i << CHUNK_SHIFT:(i + 1) << CHUNK_SHIFT]) for i in wanted]
-    parts.append(comp.flush())
-    return RamImage(ram.size, ram_id(table), base_id, base_file, zeroed, wanted, b"".join(parts))
+    groups = [wanted[k:k + GROUP] for k in range(0, len(wanted), GROUP)]
+
+    def pack(group: list[int]) -> bytes:
+        return zlib.compress(b"".join(buf[i << CHUNK_SHIFT:(i + 1) << CHUNK_SHIFT] for i in group), ZLIB_LEVEL)
+
+    return RamImage(ram.size, ram_id(table), base_id, base_file, zeroed, wanted, _map(pack, groups))
+
+
+def _map(fn: Callable[[Any], bytes], items: list) -> list[bytes]:
+    if len(items) < 2:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=min(len(items), os.cpu_count() or 1)) as pool:
+        return list(pool.map(fn, items))
 
 
 def apply(ram: GuestRam, image: RamImage, load_base: Callable[[str, bytes], None]) -> None:
@@ -78,10 +91,11 @@ def apply(ram: GuestRam, image: RamImage, load_base: Callable[[str, bytes], None
     if any(not 0 <= i < nchunks for i in (*image.chunks, *image.zeroed)):
         raise ConfigError("snapshot RAM section names chunks outside RAM")
     try:
-        data = zlib.decompress(image.data)
+        blocks = _map(zlib.decompress, list(image.blocks))
     except zlib.error as exc:
         raise ConfigError(f"snapshot RAM data does not decompress ({exc})") from None
-    if len(data) != len(image.chunks) * CHUNK:
+    if len(blocks) != -(-len(image.chunks) // GROUP) or any(
+            len(b) != CHUNK * min(GROUP, len(image.chunks) - k * GROUP) for k, b in enumerate(blocks)):
         raise ConfigError("snapshot RAM data has the wrong length")
     if image.base_id == NO_BASE:
         ram.clear()
@@ -91,5 +105,7 @@ def apply(ram: GuestRam, image: RamImage, load_base: Callable[[str, bytes], None
     for i in image.zeroed:
         ram.fill(i << CHUNK_SHIFT, CHUNK, 0)
     for k, i in enumerate(image.chunks):
-        buf[i << CHUNK_SHIFT:(i + 1) << CHUNK_SHIFT] = data[k * CHUNK:(k + 1) * CHUNK]
+        block = blocks[k // GROUP]
+        off = (k % GROUP) * CHUNK
+        buf[i << CHUNK_SHIFT:(i + 1) << CHUNK_SHIFT] = block[off:off + CHUNK]
     ram.dirty_pages.clear()

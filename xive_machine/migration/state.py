@@ -9,7 +9,7 @@ Restore order (each step relies on the previous one):
  4. tree, client interface, CAS record, console, clock, machine fields,
  5. vCPUs: registers, SPRs (trampoline flushed at once, so it costs no guest instructions), and last the
     per-vCPU machine state, which overwrites whatever step 3's line changes left there,
- 6. the time-instruction hooks, before any code is translated again.
+ 6. the time-instruction hooks the original had (timebase.hook_site).
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import zlib
 from typing import TYPE_CHECKING, Any
-
-from unicorn import UC_HOOK_CODE
 
 from xive_machine.cpu import regs as R
 from xive_machine.errors import ConfigError
@@ -46,6 +44,7 @@ OPTION_FLAGS = {"smp": "--smp", "memory": "--memory", "boot": "--boot", "ic_mode
                 "max_compat": "--max-compat", "rng": "--rng", "insns_per_us": "insns_per_us"}
 
 Sections = dict[str, list[Any]]
+RESUMABLE = ("", "until", "max-insns", "timeout")  # stops SpaprMachine.run goes on from
 
 
 def _opt(value: Any) -> dict:
@@ -96,9 +95,14 @@ def _misc(m: SpaprMachine) -> dict:
         "bootargs": m.bootargs, "initrd_start": m.initrd_start, "initrd_size": m.initrd_size,
         "fdt_addr": m.fdt_addr, "hcall_count": m.hcall_count, "uuid": _opt(m.uuid),
         "os_term_message": m.os_term_message, "stop_reason": m.stop_reason or "",
+        "exit_code": m.exit_code & 0xFFFFFFFF, "stop_message": m.stop_message,
         "rng": _opt(rng), "kernel": _opt(kernel),
         "fw_symbols": [{"name": n, "value": v} for n, v in sorted(m.fw_symbols.items())],
-        "time_sites": [{"addr": a, "rw": rw, "spr": spr, "gpr": gpr} for a, (rw, spr, gpr) in sorted(m.time_sites.items())],
+        "time_sites": [{"addr": a, "rw": rw, "spr": spr, "gpr": gpr}
+                       for a, (rw, spr, gpr) in sorted(m.time_sites.items())],
+        "rr_round": [-1] if m.rr_round is None else list(m.rr_round), "rr_pos": m.rr_pos,
+        "rr_resume_cpu": -1 if m.rr_resume is None else m.rr_resume[0],
+        "rr_resume_insns": 0 if m.rr_resume is None else m.rr_resume[1],
     }
 
 
@@ -108,24 +112,40 @@ def _boot_images(m: SpaprMachine) -> list[dict]:
 
 def _vcpu(m: SpaprMachine, i: int) -> dict:
     v = m.vcpus[i]
-    v.flush_redirect()  # a pending SPR trampoline runs now (its instructions are not counted)
+    exec_outside = v.trap.exec_outside  # SPR stubs run outside the images: not the guest's doing
+    pending = dict(v.redirect[3]) if v.redirect is not None else None
     st = m.cpus[i]
-    return {
+    rec = {
         "index": i,
         "gpr": [v.gpr(n) for n in range(32)],
         "fpr": [v.reg(r) for r in R.FPR],
         "fpscr": v.reg(R.FPSCR), "cr": v.reg(R.REG_CR), "lr": v.reg(R.REG_LR), "ctr": v.reg(R.REG_CTR),
         "xer": v.reg(R.REG_XER), "msr": v.msr, "pc": v.pc,
-        "sprs": [{"spr": spr, "value": v.spr(spr)} for spr in GUEST_SPRS],
+        "sprs": [{"spr": spr, "value": _read_spr(v, spr, pending)} for spr in GUEST_SPRS],
+        "redirect": _opt(None if pending is None else {
+            "sprs": [{"spr": spr, "value": value} for spr, value in pending.items()], "run_msr": v.reg(R.REG_MSR)}),
         "shadow": [{"spr": spr, "value": value} for spr, value in v.shadow.items()],
         "icount": v.trap.icount, "code_lo": v.trap.code_lo, "code_hi": v.trap.code_hi,
-        "exec_outside": v.trap.exec_outside, "irq_waiting": v.trap.irq_waiting,
+        "exec_outside": exec_outside, "irq_waiting": v.trap.irq_waiting,
         "state": st.state, "prod": st.prod, "irq": st.irq, "dec_pending": st.dec_pending,
         "dec_deadline_tb": _opt(st.dec_deadline_tb), "dec_written_tb": st.dec_written_tb,
         "dec_value": st.dec_value, "vpa": st.vpa, "dtl": st.dtl, "slb_shadow": st.slb_shadow,
         "dispatch": st.dispatch, "sreset": bool(st.extra.get("sreset", False)),
         "window_pages": sorted(v.__dict__.get("_mmio_pages", {})),
     }
+    v.trap.exec_outside = exec_outside
+    return rec
+
+
+def _read_spr(v: Any, spr: int, pending: dict[int, int] | None) -> int:
+    """The SPR's value as the guest will see it, without running a pending trampoline (VCpu.spr would)."""
+    if spr in v.shadow:
+        return v.shadow[spr]
+    if pending is None:
+        return v.spr(spr)
+    if spr in pending:
+        return pending[spr]
+    return v._run_stub(R.mfspr(3, spr), None)  # noqa: SLF001 - a read that leaves the redirect pending
 
 
 def _controller(name: str, ic: Any) -> dict:
@@ -256,6 +276,11 @@ def apply(m: SpaprMachine, sections: Sections, saved_config: dict,
     if kernel is None:
         raise ConfigError("snapshot has no kernel record")
     ctrls = {c.name: c for c in sections.get("CTRL", [])}
+    sites = {s.addr: (s.rw, s.spr, s.gpr) for s in misc.time_sites}
+    stale = [a for a, kind in m.time_sites.items() if sites.get(a) != kind]
+    if stale:  # Unicorn hooks cannot be listed or removed by address: a fresh machine is needed
+        raise ConfigError(f"this machine already runs other code (time instruction at {stale[0]:#x}); "
+                          "restore into a new machine (migration.restore)")
 
     # 1. the platform as at reset, then the controller that was active
     m.kernel = LoadedKernel(kernel.path, kernel.base, kernel.size, kernel.little_endian, kernel.e_entry,
@@ -273,7 +298,7 @@ def apply(m: SpaprMachine, sections: Sections, saved_config: dict,
 
     # 2. memory
     RAM.apply(m.ram, RAM.RamImage(img.size, img.ram_id, img.base_id, img.base_file, list(img.zeroed),
-                                  list(img.chunks), img.data), load_base or _no_base)
+                                  list(img.chunks), list(img.blocks)), load_base or _no_base)
     for rec in cpus:
         _map_window_pages(m, m.vcpus[rec.index], rec.window_pages)
     for v in m.vcpus:
@@ -312,7 +337,15 @@ def apply(m: SpaprMachine, sections: Sections, saved_config: dict,
 
         m._rng = random.Random()
         m._rng.setstate((rng.version, tuple(rng.words), None))
-    m.stop_reason, m.exit_code, m.stop_message = None, 0, ""
+    if misc.stop_reason in RESUMABLE:
+        m.stop_reason, m.exit_code, m.stop_message = None, 0, ""
+    else:  # the guest had ended (power-off, os-term ...): so does the restored machine
+        m.stop_reason, m.exit_code, m.stop_message = misc.stop_reason, misc.exit_code, misc.stop_message
+
+    round_ = list(misc.rr_round)
+    m.rr_round = None if round_ == [-1] else round_
+    m.rr_pos = misc.rr_pos
+    m.rr_resume = None if misc.rr_resume_cpu < 0 else (misc.rr_resume_cpu, misc.rr_resume_insns)
 
     # 5. vCPUs, then what the machine keeps per vCPU
     for rec in cpus:
@@ -406,6 +439,10 @@ def _apply_vcpu(m: SpaprMachine, rec: Any) -> None:
     v.shadow = {s.spr: s.value for s in rec.shadow}
     v.write_sprs([(s.spr, s.value) for s in rec.sprs if s.spr not in v.shadow])
     v.flush_redirect()  # run the SPR trampoline now: the restored vCPU starts exactly at the guest's PC
+    redirect = _get(rec.redirect)
+    if redirect is not None:  # the trampoline the original still had to run, as it was
+        v.set_reg(R.REG_MSR, redirect.run_msr)
+        v.write_sprs([(s.spr, s.value) for s in redirect.sprs], then_pc=rec.pc, then_msr=rec.msr)
     v.trap.icount = rec.icount
     v.trap.code_lo, v.trap.code_hi, v.trap.exec_outside = rec.code_lo, rec.code_hi, rec.exec_outside
     st = m.cpus[i]
@@ -429,12 +466,10 @@ def _map_window_pages(m: SpaprMachine, v: Any, pages: Any) -> None:
 
 
 def _hook_time_sites(m: SpaprMachine, sites: Any) -> None:
-    from xive_machine.machine.timebase import _on_time_insn
+    """Hook the sites the original had met (the block scan would find them again; hooking them now keeps
+    the restored machine's hook set the same as the original's, for a later snapshot)."""
+    from xive_machine.machine.timebase import hook_site
 
     for s in sites:
-        kind = (s.rw, s.spr, s.gpr)
-        if m.time_sites.get(s.addr) == kind:
-            continue  # restoring into a machine that already hooks this site
-        m.time_sites[s.addr] = kind
-        for v in m.vcpus:
-            v.uc.hook_add(UC_HOOK_CODE, _on_time_insn, (m, kind), s.addr, s.addr)
+        word = R.mfspr(s.gpr, s.spr) if s.rw == "r" else R.mtspr(s.spr, s.gpr)
+        hook_site(m, s.addr, word)

@@ -130,6 +130,7 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
         raise ConfigError(f"{path}: cannot write snapshot ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), _mode_for(path))  # mkstemp makes it 0600: give it an ordinary file's mode
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -156,3 +157,13 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
         pass
     finally:
         os.close(dfd)
+
+
+def _mode_for(path: str) -> int:
+    """The mode the file has now, or what a new file gets under the umask."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

@@ -37,7 +37,7 @@ IDENTITY: dict[str, tuple[str, ...]] = {
 }
 # Fields that are a call's inputs: part of the alignment key, so a loop of the same call with different
 # arguments aligns element by element; a block that still differs is then paired on identity alone.
-INPUTS: dict[str, tuple[str, ...]] = {"hcall": ("args",), "rtas": ("args",), "ci": ("args",)}
+INPUTS: dict[str, tuple[str, ...]] = {"hcall": ("args",), "rtas": ("args",), "ci": ("args", "note")}
 HEADER_FIELDS = ("config", "image", "image_sha256")
 Opcodes = list[tuple[str, int, int, int, int]]  # (tag, a from, a to, b from, b to), as difflib's
 

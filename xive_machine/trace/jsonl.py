@@ -54,6 +54,8 @@ class JsonlSink:
         self.stream.write(encode(rec) + "\n")
 
     def close(self) -> None:
+        """The end record lets readers tell a complete file from one cut at a line boundary."""
+        self.stream.write(encode({"ev": "end", "seq": self.count, "events": self.count}) + "\n")
         self.stream.flush()
 
 

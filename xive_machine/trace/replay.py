@@ -120,7 +120,9 @@ class Replayer:
 
     def __init__(self, machine: Any) -> None:
         self.m = machine
-        self.scratch = 0x0100_0000
+        self.scratch = 0x0100_0000  # RTAS blocks and CAS vectors without a usable address go here
+        self.handlers = {"hcall": self._hcall, "rtas": self._rtas, "cas": self._cas, "mmio": self._mmio,
+                         "mode": self._mode}
 
     def run(self, trace: Trace) -> ReplayReport:
         report = ReplayReport()
@@ -131,7 +133,7 @@ class Replayer:
                 raise ConfigError(f"{trace.source}: event #{i} runs on vCPU {cpu} but the header's config has "
                                   f"smp={nr}: the events come from another configuration")
             kind = ev.get("ev")
-            handler = getattr(self, f"_{kind}", None)
+            handler = self.handlers.get(str(kind))
             if handler is None:
                 report.not_replayed[str(kind)] += 1
                 continue
@@ -153,7 +155,7 @@ class Replayer:
         res = self.m.hcall(ev["cpu"], ev["opcode"], *ev["args"])
         rc, outs = _signed(int(res[0])), [int(o) & MASK64 for o in res[1:]]
         problems = []
-        if rc != ev["rc"]:
+        if rc != _signed(ev["rc"]):
             problems.append(f"rc {rc_text(ev['rc'])} recorded, {rc_text(rc)} now")
         if outs != ev["outs"]:
             problems.append(f"outs {value_text(ev['outs'])} recorded, {value_text(outs)} now")
