@@ -115,6 +115,9 @@ def bench(runs: int, with_qemu: bool) -> dict[str, dict[str, float | None]]:
                              "qemu": (theirs * 1e3 if theirs else None)}  # QEMU: a new process
     m.close()
 
+    # 3b. a 100-run regression suite: boot + trace + diff against the first run, per run
+    out["regression_suite_100_runs_s"] = _regression_suite(hello, 100, qemu)
+
     # 4. hcall round trip: 1,000,000 H_SET_SPRG0 minus an empty run, per hcall
     n = 1_000_000
     ours_n = _median(lambda: _run_in_process(loop, append=f"n={n}"), max(1, runs // 2))
@@ -138,13 +141,46 @@ def bench(runs: int, with_qemu: bool) -> dict[str, dict[str, float | None]]:
     for name, image, mode in (("xive_round_trips_per_s", xive, "xive"), ("xics_round_trips_per_s", xics, "xics")):
         out[name] = _round_trips(image, mode, runs, qemu)
     out["xive_ipis_per_s_4_vcpus"] = _round_trips(str(BUILD / "xive-ipi-smp.elf"), "xive", runs, qemu, smp=4,
-                                                  per_run=300)
+                                                  per_run=2000)
     return out
 
 
-def _round_trips(image: str, mode: str, runs: int, qemu: bool, smp: int = 1, n: int = 1000,
+def _regression_suite(image: str, runs: int, qemu: bool) -> dict[str, float | None]:
+    """Ours: one machine reset and rerun per test, traced, each trace diffed against the golden first run.
+    QEMU: a process per run (its console compared), which is how a QEMU-based suite has to do it."""
+    from xive_machine.machine.config import MachineConfig
+    from xive_machine.machine.spapr import SpaprMachine
+    from xive_machine.trace.diff import diff
+    from xive_machine.trace.events import ListSink
+    from xive_machine.trace.reader import from_events
+
+    t0 = time.perf_counter()
+    sink = ListSink()
+    m = SpaprMachine(MachineConfig(echo_console=False), trace=sink)
+    m.load(image)
+    m.run(timeout=60)
+    golden = from_events(sink.events)
+    for _ in range(runs):
+        sink.events.clear()
+        m.reset()
+        result = m.run(timeout=60)
+        if result.reason != "power-off" or not diff(golden, from_events(sink.events)).equal:
+            raise RuntimeError("the regression suite diverged")
+    ours = time.perf_counter() - t0
+    m.close()
+    theirs = None
+    if qemu:
+        t0 = time.perf_counter()
+        for _ in range(runs):
+            _wall(_qemu(image))
+        theirs = time.perf_counter() - t0
+    return {"xive-machine": ours, "qemu": theirs}
+
+
+def _round_trips(image: str, mode: str, runs: int, qemu: bool, smp: int = 1, n: int = 20000,
                  per_run: int | None = None) -> dict[str, float | None]:
-    """Interrupts per second: a run with n IPIs (per secondary with smp > 1) minus an empty run."""
+    """Interrupts per second: a run with n IPIs (per secondary with smp > 1) minus an empty run (n large
+    enough that QEMU's run time is well above its start-up noise)."""
     count = n * (smp - 1) if smp > 1 else n
     if per_run is not None:
         n, count = per_run, per_run * (smp - 1)

@@ -230,8 +230,12 @@ static int xm_scan_block(void *uc, struct xm_trap *t, uint64_t address, uint32_t
         return 0;
     const unsigned char *p = t->ram + address;
     for (uint32_t off = 0; off + 4 <= size; off += 4) {
-        uint32_t be = ((uint32_t)p[off] << 24) | ((uint32_t)p[off + 1] << 16) | ((uint32_t)p[off + 2] << 8) |
-                      p[off + 3];
+        const unsigned char *q = p + off;
+        /* quick reject on bytes: primary opcode 31 and an XO ending in 0xa6/0xe6, in either byte order */
+        if (!((q[0] & 0xFC) == 0x7C && (q[3] == 0xA6 || q[3] == 0xE6)) &&
+            !((q[3] & 0xFC) == 0x7C && (q[0] == 0xA6 || q[0] == 0xE6)))
+            continue;
+        uint32_t be = ((uint32_t)q[0] << 24) | ((uint32_t)q[1] << 16) | ((uint32_t)q[2] << 8) | q[3];
         uint32_t le = __builtin_bswap32(be);
         if (!xm_served_insn(be) && !xm_served_insn(le))
             continue;

@@ -131,7 +131,7 @@ def set_entry_state(m: SpaprMachine) -> None:
         boot.set_gpr(1, FW_STACK_TOP)
         boot.set_gpr(3, addr)
     m.cpus[0].state = "running"
-    m.rr_round, m.rr_pos, m.rr_resume = None, 0, None
+    m.rr_round, m.rr_pos, m.rr_resume, m.rr_last = None, 0, None, -1
 
 
 def reset(m: SpaprMachine) -> None:

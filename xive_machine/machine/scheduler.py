@@ -119,6 +119,8 @@ def _run(m: SpaprMachine, *, max_insns: int | None, timeout: float | None) -> Ru
                 m.clock.advance_to_ns(m.clock.ns_for_tb(nxt))
                 _expire_timers(m)
                 continue
+            last = m.rr_last  # a new round starts after the vCPU that ran last: true round robin, and a
+            runnable = [c for c in runnable if c > last] + [c for c in runnable if c <= last]  # woken one is next
             m.rr_round, m.rr_pos = runnable, 0
         i = m.rr_round[m.rr_pos]
         st = m.cpus[i]
@@ -163,8 +165,10 @@ def _run(m: SpaprMachine, *, max_insns: int | None, timeout: float | None) -> Ru
             m.current = None
             m.clock.insns = m.slice_start_insns + (v.trap.icount - start)
         used = v.trap.icount - start
-        if budget < full and v.trap.icount >= v.trap.deadline:
-            m.rr_resume = (i, full - used)  # cut by the instruction limit: this vCPU goes on next run
+        m.rr_last = i
+        cap = start + budget  # the slice was cut by the instruction limit only if it ran into that very
+        if budget < full and v.trap.deadline == cap and used >= budget and st.state == RUNNING:  # deadline
+            m.rr_resume = (i, full - used)  # this vCPU goes on first next run, for the rest of its slice
         else:
             m.rr_pos += 1
         _expire_timers(m)

@@ -151,6 +151,7 @@ class SpaprMachine:
         self._rng = None
         self.rr_round: list[int] | None = None  # scheduler position: the current round of runnable vCPUs,
         self.rr_pos = 0  # the next one in it,
+        self.rr_last = -1  # the vCPU that ran last,
         self.rr_resume: tuple[int, int] | None = None  # and (vCPU, instructions) left of a slice cut short
         self.kvm_vm: Any = None  # --irqchip kvm: the VM of the KVM device model, kept across controller switches
         self._booted = False
@@ -347,6 +348,10 @@ class SpaprMachine:
             if st.state == CEDED:
                 self.wake(cpu)
             v.trap.irq_waiting = 1  # the block hook delivers as soon as MSR[EE] allows
+            cur = self.current
+            if cur is not None and cur is not v:  # an IPI: end the sender's slice so the target runs soon
+                cur.trap.deadline = cur.trap.icount  # at the next block: emu_stop inside a memory hook
+                # (an ESB store) would make Unicorn run the store again
         else:
             v.trap.irq_waiting = 1 if st.dec_pending else 0
 
@@ -445,6 +450,9 @@ class SpaprMachine:
         if st.state == CEDED:
             st.prod = False
             self.wake(target)
+            cur = self.current
+            if cur is not None and cur.index != target:
+                cur.trap.deadline = cur.trap.icount
 
     def confer(self, cpu: int, target: int) -> None:
         """H_CONFER / H_JOIN: to another vCPU (or -1), give up the rest of this slice; to itself, wait for a

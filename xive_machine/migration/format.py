@@ -111,6 +111,7 @@ MiscSection = Struct(
     # the scheduler's position (round of runnable vCPUs, next in it, the rest of a cut slice; -1 = none)
     "rr_round" / PrefixedArray(Int32ub, Int32sb),
     "rr_pos" / Int32ub,
+    "rr_last" / Int32sb,
     "rr_resume_cpu" / Int32sb,
     "rr_resume_insns" / Int64ub,
 )

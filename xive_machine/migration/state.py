@@ -100,7 +100,7 @@ def _misc(m: SpaprMachine) -> dict:
         "fw_symbols": [{"name": n, "value": v} for n, v in sorted(m.fw_symbols.items())],
         "time_sites": [{"addr": a, "rw": rw, "spr": spr, "gpr": gpr}
                        for a, (rw, spr, gpr) in sorted(m.time_sites.items())],
-        "rr_round": [-1] if m.rr_round is None else list(m.rr_round), "rr_pos": m.rr_pos,
+        "rr_round": [-1] if m.rr_round is None else list(m.rr_round), "rr_pos": m.rr_pos, "rr_last": m.rr_last,
         "rr_resume_cpu": -1 if m.rr_resume is None else m.rr_resume[0],
         "rr_resume_insns": 0 if m.rr_resume is None else m.rr_resume[1],
     }
@@ -345,6 +345,7 @@ def apply(m: SpaprMachine, sections: Sections, saved_config: dict,
     round_ = list(misc.rr_round)
     m.rr_round = None if round_ == [-1] else round_
     m.rr_pos = misc.rr_pos
+    m.rr_last = misc.rr_last
     m.rr_resume = None if misc.rr_resume_cpu < 0 else (misc.rr_resume_cpu, misc.rr_resume_insns)
 
     # 5. vCPUs, then what the machine keeps per vCPU

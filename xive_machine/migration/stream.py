@@ -84,7 +84,10 @@ def decode(data: bytes, what: str = "snapshot") -> Snapshot:
     for k in range(header.nsections):
         if off + sh_size > n:
             raise ConfigError(f"{what}: truncated snapshot (section {k + 1} of {header.nsections} missing)")
-        sh = F.SectionHeader.parse(data[off:off + sh_size])
+        try:
+            sh = F.SectionHeader.parse(data[off:off + sh_size])
+        except (ConstructError, ValueError):  # a damaged tag that is not even text
+            raise ConfigError(f"{what}: unreadable header of section {k + 1} (the file is damaged)") from None
         off += sh_size
         if sh.tag not in F.TAGS:
             raise ConfigError(f"{what}: unknown section {sh.tag!r} (the file is damaged)")
