@@ -297,7 +297,10 @@ class Vof:
         fw_size: int = 0xDA0,
         top_addr: int | None = None,
         trace: Any = None,
+        dtb_size: int | None = None,
     ) -> None:
+        """`dtb_size`: the blob size of the finalized tree when the caller knows it (a machine reset with a
+        tree it built before), which saves flattening the tree just to measure it."""
         self.ram = ram
         self._cas = cas
         self._clock_ms = clock_ms
@@ -315,7 +318,7 @@ class Vof:
         self.tree = tree
         self._install(tree)
         self.stdout = self.state.finalize(tree)
-        self._recount()
+        self._recount(dtb_size)
         self._services: dict[str, tuple[int, int, Service]] = {
             "finddevice": (1, 1, self._finddevice),
             "getprop": (4, 1, self._getprop),
@@ -348,9 +351,9 @@ class Vof:
         self.tree = tree
         self._by_phandle: dict[int, fdt.Node] | None = None
 
-    def _recount(self) -> None:
+    def _recount(self, known_size: int | None = None) -> None:
         """Bytes the blob uses and its capacity: QEMU's buffer is FDT_MAX_SIZE until quiesce packs it."""
-        self._used = dt.dtb_size(self.tree)
+        self._used = known_size if known_size is not None else dt.dtb_size(self.tree)
         self._strings = {p.name for n in dt.iter_nodes(self.tree) for p in n.props}
         self._capacity = self._used if self.quiesced else max(dt.FDT_MAX_SIZE, self._used)
 

@@ -240,6 +240,7 @@ def rtas_tokens(m: SpaprMachine) -> dict[str, int]:
 
 
 _TREE_CACHE: dict[tuple, bytes] = {}  # process-wide: the same configuration always gives the same tree
+_DTB_SIZE: dict[tuple, int] = {}  # and, once the client interface has finalized it, the same blob size
 
 
 def build_tree(m: SpaprMachine) -> fdt.FDT:
@@ -249,6 +250,7 @@ def build_tree(m: SpaprMachine) -> fdt.FDT:
     key = (repr(dataclasses.replace(cfg, intc_node=None)), m.intc.name if m.intc is not None else None)
     cache = _TREE_CACHE
     blob = cache.get(key) if cfg.rng_seed is not None else None  # a fresh rng-seed is never cached
+    m.tree_key = key if cfg.rng_seed is not None else None
     if blob is None:
         tree = DT.build_tree(cfg)
         cache[key] = pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL)
@@ -271,9 +273,13 @@ def machine_reset(m: SpaprMachine) -> None:
     activate_controller(m, "xive" if m.cas_platform.effective_ic_mode == "xive" else "xics")
     m.tree = build_tree(m)
     if m.config.boot == "vof":
+        size_key = m.tree_key
         m.vof = Vof(m.ram, m.tree, cas=lambda addr: cas_from_ci(m, addr), clock_ms=lambda: m.clock.ns() // 1_000_000,
                     exit=lambda: m.stop("exit", 0, "the guest called the client-interface exit"),
-                    console_write=m.console.write, forward_writes=False, trace=m.trace)
+                    console_write=m.console.write, forward_writes=False, trace=m.trace,
+                    dtb_size=_DTB_SIZE.get(size_key))
+        if size_key is not None:
+            _DTB_SIZE[size_key] = m.vof._used
     else:
         m.vof = None
 

@@ -153,6 +153,7 @@ class SpaprMachine:
         self.rr_pos = 0  # the next one in it,
         self.rr_last = -1  # the vCPU that ran last,
         self.rr_resume: tuple[int, int] | None = None  # and (vCPU, instructions) left of a slice cut short
+        self.tree_key: tuple | None = None  # the device-tree cache key of the current tree
         self.kvm_vm: Any = None  # --irqchip kvm: the VM of the KVM device model, kept across controller switches
         self._booted = False
         on_trap = self._make_trap_handler()
