@@ -118,6 +118,9 @@ def bench(runs: int, with_qemu: bool) -> dict[str, dict[str, float | None]]:
     # 3b. a 100-run regression suite: boot + trace + diff against the first run, per run
     out["regression_suite_100_runs_s"] = _regression_suite(hello, 100, qemu)
 
+    # 3c. snapshot and restore of a 256 MiB guest in the middle of its XIVE IPI traffic
+    out.update(_snapshot_figures(str(BUILD / "xive-ipi-smp.elf"), runs))
+
     # 4. hcall round trip: 1,000,000 H_SET_SPRG0 minus an empty run, per hcall
     n = 1_000_000
     ours_n = _median(lambda: _run_in_process(loop, append=f"n={n}"), max(1, runs // 2))
@@ -143,6 +146,38 @@ def bench(runs: int, with_qemu: bool) -> dict[str, dict[str, float | None]]:
     out["xive_ipis_per_s_4_vcpus"] = _round_trips(str(BUILD / "xive-ipi-smp.elf"), "xive", runs, qemu, smp=4,
                                                   per_run=2000)
     return out
+
+
+def _snapshot_figures(image: str, runs: int) -> dict[str, dict[str, float | None]]:
+    from xive_machine import migration
+
+    m = _machine(smp=2)
+    m.load(image)
+    m.run(max_insns=400_000)
+    size = 0
+
+    def save() -> float:
+        nonlocal size
+        t0 = time.perf_counter()
+        data = m.save()
+        size = len(data)
+        return (time.perf_counter() - t0) * 1e3
+
+    t_save = _median(save, runs)
+    data = m.save()
+
+    def restore() -> float:
+        t0 = time.perf_counter()
+        r = migration.restore(data, echo_console=False)
+        dt = (time.perf_counter() - t0) * 1e3
+        r.close()
+        return dt
+
+    t_restore = _median(restore, runs)
+    m.close()
+    return {"snapshot_ms_256MiB": {"xive-machine": t_save, "qemu": None},
+            "restore_ms_256MiB": {"xive-machine": t_restore, "qemu": None},
+            "snapshot_size_kB_256MiB": {"xive-machine": size / 1024, "qemu": None}}
 
 
 def _regression_suite(image: str, runs: int, qemu: bool) -> dict[str, float | None]:
