@@ -32,7 +32,8 @@ struct xm_trap {
     uint64_t served_n;         /* instructions the machine serves (TB/DEC/PURR... reads): already hooked */
     uint64_t serve_addr;       /* for Python: the instruction found */
     uint32_t serve_word;
-    uint32_t pad3;
+    uint32_t fast_sprg0;       /* H_SET_SPRG0 served here (tracing off, the stock handler installed) */
+    uint64_t sprg0;            /* SPRG0 as the machine keeps it (see timebase.SHADOW_SPRS) */
 };
 extern "Python" void xm_py_trap(struct xm_trap *);
 extern "Python" void xm_py_irq(struct xm_trap *);
@@ -86,7 +87,8 @@ struct xm_trap {
     uint64_t served_n;
     uint64_t serve_addr;
     uint32_t serve_word;
-    uint32_t pad3;
+    uint32_t fast_sprg0;       /* H_SET_SPRG0 served here (tracing off, the stock handler installed) */
+    uint64_t sprg0;            /* SPRG0 as the machine keeps it (see timebase.SHADOW_SPRS) */
 };
 static void xm_py_trap(struct xm_trap *);
 static void xm_py_irq(struct xm_trap *);
@@ -126,7 +128,7 @@ int xm_init_stop(uintptr_t emu_stop)
 
 enum { XM_HOOK_INTR = 1, XM_HOOK_BLOCK = 8 };
 enum { XM_REG_PC = 1, XM_REG_R0 = 2, XM_REG_R3 = 5, XM_REG_MSR = 77 };
-enum { XM_MSR_IR = 1 << 5, XM_MSR_EE = 1 << 15 };
+enum { XM_MSR_IR = 1 << 5, XM_MSR_PR = 1 << 14, XM_MSR_EE = 1 << 15 };
 #define XM_TRAMP_BASE 0xFFFFFFFFFFFF0000ull /* the machine's SPR trampolines: never interrupted */
 static int regids[10];
 
@@ -161,6 +163,14 @@ static void xm_intr_hook(void *uc, uint32_t intno, void *user)
         t->insn = ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3];
     else
         t->insn = 0;
+    /* H_SET_SPRG0 (0x24) from supervisor state: the whole hcall is one store, so it never leaves C. */
+    if (t->fast_sprg0 && intno == 8 && (t->insn == 0x44000022u || t->insn == 0x22000044u) &&
+        !(t->msr & XM_MSR_PR) && t->r[0] == 0x24) {
+        uint64_t rc = 0;
+        t->sprg0 = t->r[1];
+        p_rw(uc, XM_REG_R3, &rc);
+        return;
+    }
     xm_py_trap(t);
     if (t->nout > 0)
         p_rwb(uc, regids, (void *const *)ptrs, t->nout > 10 ? 10 : t->nout);

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ctypes
 import mmap
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, Protocol
 
 from unicorn import UC_ARCH_PPC, UC_MODE_BIG_ENDIAN, UC_MODE_PPC64, UC_PROT_ALL, Uc, UcError
@@ -91,6 +91,45 @@ def xm_py_irq(trap: Any) -> None:  # pragma: no cover - exercised by interrupt g
         vcpu.uc.emu_stop()
 
 
+class _Shadow(MutableMapping):
+    """SPRs the machine serves itself (VCpu.shadow). SPRG0's value lives in the C trap block, where the C
+    fast path of H_SET_SPRG0 stores it; any other such SPR in a plain dict."""
+
+    def __init__(self, trap: Any) -> None:
+        self._trap = trap
+        self._other: dict[int, int] = {}
+        self._has_sprg0 = False
+
+    def __getitem__(self, spr: int) -> int:
+        if spr == R.SPR_SPRG0 and self._has_sprg0:
+            return int(self._trap.sprg0)
+        return self._other[spr]
+
+    def __setitem__(self, spr: int, value: int) -> None:
+        if spr == R.SPR_SPRG0:
+            self._trap.sprg0 = value & MASK64
+            self._has_sprg0 = True
+        else:
+            self._other[spr] = value
+
+    def __delitem__(self, spr: int) -> None:
+        if spr == R.SPR_SPRG0 and self._has_sprg0:
+            self._has_sprg0 = False
+        else:
+            del self._other[spr]
+
+    def __iter__(self) -> Iterator[int]:
+        if self._has_sprg0:
+            yield R.SPR_SPRG0
+        yield from self._other
+
+    def __len__(self) -> int:
+        return int(self._has_sprg0) + len(self._other)
+
+    def __contains__(self, spr: object) -> bool:
+        return (spr == R.SPR_SPRG0 and self._has_sprg0) or spr in self._other
+
+
 class MmioHandler(Protocol):
     """What serves a mapped device page: guest address and size in, value out (big-endian semantics)."""
 
@@ -147,9 +186,6 @@ class VCpu:
                        ctypes.addressof(ctypes.c_char.from_buffer(self._tramp_buf)))
         self.uc = uc
         self._fast_pending: tuple[int, int] = (0, 0)
-        # SPRs the machine serves itself (the guest's mfspr/mtspr of them are hooked, like the timebase's):
-        # their value lives here, and a write from an hcall is one dict store instead of a trampoline.
-        self.shadow: dict[int, int] = {}
         self.in_trap = False  # inside the sc/program hook: SPR writes can use the trap block's fast form
         self.redirect: tuple[list[tuple[int, int]], int, int, dict[int, int]] | None = None
         self._tramp_entries: dict[tuple, int] = {}
@@ -165,6 +201,9 @@ class VCpu:
         self.trap.slot = ffi.cast("uint64_t *", ctypes.addressof(ctypes.c_char.from_buffer(self._tramp_buf))
                                   + TRAMP_DATA)
         self._served = ffi.new("uint64_t[]", 65536)  # XM_SERVED_CAP
+        # SPRs the machine serves itself (the guest's mfspr/mtspr of them are hooked, like the timebase's):
+        # their value lives here, and a write from an hcall is one store instead of a trampoline.
+        self._shadow = _Shadow(self.trap)
         view = memoryview(ffi.buffer(self.trap))
         self.q = view.cast("Q")  # host byte order; the block is host memory
         self.w = view.cast("I")
@@ -220,6 +259,15 @@ class VCpu:
 
     def set_reg(self, uc_id: int, value: int) -> None:
         _rw(self._h, uc_id, value & MASK64)
+
+    @property
+    def shadow(self) -> _Shadow:
+        return self._shadow
+
+    @shadow.setter
+    def shadow(self, values: dict[int, int]) -> None:
+        self._shadow.clear()
+        self._shadow.update(values)
 
     # --- SPRs through a one-instruction stub --------------------------------------------------------
     def _run_stub(self, insn: int, scratch_in: int | None) -> int:

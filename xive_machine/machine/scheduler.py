@@ -86,6 +86,9 @@ def _next_timer_tb(m: SpaprMachine) -> int | None:
 def run(m: SpaprMachine, *, max_insns: int | None, timeout: float | None) -> RunResult:
     """The loop proper runs with the cyclic garbage collector paused: the hot paths allocate short-lived
     objects only, and a collection in the middle of a run costs more than the whole run of a small guest."""
+    fast = int(m.trace is None and _stock_sprg0(m))
+    for v in m.vcpus:  # H_SET_SPRG0 entirely in C, unless it is traced or its handler was replaced
+        v.trap.fast_sprg0 = fast
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -93,6 +96,13 @@ def run(m: SpaprMachine, *, max_insns: int | None, timeout: float | None) -> Run
     finally:
         if enabled:
             gc.enable()
+
+
+def _stock_sprg0(m: SpaprMachine) -> bool:
+    from xive_machine.hcalls.papr import h_set_sprg0
+
+    entry = m.dispatcher.entries.get(0x24)
+    return entry is not None and getattr(entry[0], "func", None) is h_set_sprg0 and entry[2] is None
 
 
 def _run(m: SpaprMachine, *, max_insns: int | None, timeout: float | None) -> RunResult:
