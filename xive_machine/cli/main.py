@@ -53,10 +53,29 @@ def _config(ns: argparse.Namespace) -> Any:
                 console_input = f.read()
         except OSError as exc:
             raise ConfigError(f"{ns.input}: cannot read console input ({exc.strerror})") from None
-    return MachineConfig(smp=ns.smp, memory=ns.memory, boot=ns.boot, append=ns.append, initrd=ns.initrd,
+    cfg = MachineConfig(smp=ns.smp, memory=ns.memory, boot=ns.boot, append=ns.append, initrd=ns.initrd,
                          ic_mode=ns.ic_mode, irqchip=ns.irqchip, max_compat=ns.max_compat, clock=ns.clock,
-                         rng=ns.rng, console_input=console_input,
-                         echo_console=getattr(ns, "console", "stdio") == "stdio")
+                        rng=ns.rng, console_input=console_input,
+                        echo_console=getattr(ns, "console", "stdio") == "stdio")
+    return cfg
+
+
+def _stdin_reader() -> Any:
+    """H_GET_TERM_CHAR from the terminal or a pipe: whatever bytes are ready, never blocking the guest."""
+    import select
+
+    fd = sys.stdin.fileno() if sys.stdin is not None else -1
+
+    def read(max_len: int) -> bytes:
+        if fd < 0:
+            return b""
+        try:
+            ready, _, _ = select.select([fd], [], [], 0)
+            return os.read(fd, max_len) if ready else b""
+        except (OSError, ValueError):
+            return b""
+
+    return read
 
 
 def _open_trace(ns: argparse.Namespace, cfg: Any) -> tuple[Any, Any]:
@@ -95,6 +114,8 @@ def cmd_run(ns: argparse.Namespace) -> int:
     sink, stream = _open_trace(ns, cfg)
     try:
         m = SpaprMachine(cfg, trace=sink)
+        if not ns.input and ns.console == "stdio":  # H_GET_TERM_CHAR: stdin, when no --input script
+            m.console.set_live_input(_stdin_reader())
         m.load(ns.image)
         if getattr(ns, "snapshot_at", None) is not None:  # migration: stop after N, save, exit 0
             from xive_machine.cli import snapshot_cmd

@@ -50,6 +50,10 @@ class Console:
         del self._input[:max_len]
         return data
 
+    def set_live_input(self, read: Callable[[int], bytes] | None) -> None:
+        """Where H_GET_TERM_CHAR reads once scripted input is used up (the CLI: stdin, never blocking)."""
+        self._live = read
+
     def push_input(self, data: bytes) -> None:
         self._input += data
 
