@@ -62,3 +62,21 @@ def test_cas_for_an_unoffered_mode_stops_with_a_clear_reason(image) -> None:
     result = m.run(timeout=60)
     assert (result.reason, result.exit_code) == ("cas-mode", 5)
     assert "unavailable interrupt mode (XIVE)" in result.message and "ic-mode=xive" in result.message
+
+
+@pytest.mark.qemu
+@pytest.mark.skipif(not qemu_available() and not os.environ.get("CI"),
+                    reason="qemu-system-ppc64 not installed (apt-get install qemu-system-ppc; CI installs it)")
+def test_initrd_is_placed_as_qemu_places_it(image, tmp_path) -> None:
+    """r3/r4 at entry = initrd base/size: (kernel end + 0x1ffff) & ~0xffff, as QEMU 7.2."""
+    initrd = tmp_path / "initrd.bin"
+    initrd.write_bytes(bytes(range(256)) * 20)
+    theirs = run_qemu(image("hello"), extra=("-initrd", str(initrd)), timeout=60)
+    m = SpaprMachine(MachineConfig(memory="512M", initrd=str(initrd), echo_console=False))
+    m.load(image("hello"))
+    ours = m.run(timeout=60)
+    m.close()
+    line = [x for x in ours.console.splitlines() if x.startswith("r3=")]
+    assert line == [x for x in theirs.console.splitlines() if x.startswith("r3=")]
+    assert line[0].endswith(f"r4={5120:#x}")
+    assert m.ram.read(int(line[0].split()[0][3:], 16), 4) == bytes([0, 1, 2, 3])
