@@ -21,7 +21,7 @@ guests:
 	$(MAKE) -s -C guest_images PYTHON=$(PYTHON)
 
 test: firmware guests
-	$(PYTHON) -m pytest -n 2 -q
+	$(PYTHON) -m pytest -n 2
 
 test-fast: firmware guests
 	$(PYTHON) -m pytest -q -m "not qemu and not slow"
