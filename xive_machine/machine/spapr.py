@@ -7,8 +7,6 @@ into the trap block the C hook writes back. Everything else (exceptions, time, M
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,13 +32,9 @@ from xive_machine.memory.ram import GuestRam
 MASK64 = 0xFFFF_FFFF_FFFF_FFFF
 SC1_BE = R.INSN_SC1
 SC1_LE = int.from_bytes(R.INSN_SC1.to_bytes(4, "big"), "little")
-SC0_BE = R.INSN_SC0
-SC0_LE = int.from_bytes(R.INSN_SC0.to_bytes(4, "big"), "little")
 H_PRIVILEGE_U64 = H.PRIVILEGE & MASK64
 H_FUNCTION_U64 = H.FUNCTION & MASK64
 
-FW_STACK_TOP = 0xFF60  # r1 at kernel entry under QEMU's VOF (stack 0x8000..0x10000)
-FDT_MAX_SIZE = 0x10_0000
 
 RUNNING, STOPPED, CEDED = "running", "stopped", "ceded"
 ARGS = [slice(Q_R3 + 1, Q_R3 + 1 + n) for n in range(10)]  # r4.. for a handler taking n arguments
@@ -70,10 +64,6 @@ class WindowPage:
         self.write(self.cpu, off, size, value)
         if self.trace is not None:
             self.trace.emit("mmio", cpu=self.cpu, window=self.name, op="store", offset=off, size=size, value=value)
-
-
-class StopMachine(Exception):
-    """Raised inside a hook to end the run (power-off, exit, unavailable CAS mode ...)."""
 
 
 @dataclass
@@ -573,12 +563,3 @@ class SpaprMachine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def default_firmware_path() -> str:
-    here = os.path.dirname(os.path.abspath(__file__))
-    return os.path.join(os.path.dirname(os.path.dirname(here)), "firmware_stubs", "build", "vof-stub.elf")
-
-
-def now() -> float:
-    return time.perf_counter()
