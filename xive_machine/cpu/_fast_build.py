@@ -273,7 +273,8 @@ static void xm_block_hook(void *uc, uint64_t address, uint32_t size, void *user)
     if ((address < t->code_lo || address >= t->code_hi) && address < XM_TRAMP_BASE)
         t->exec_outside++;
     /* A stop requested here takes effect before this block runs: count it only if it will run. */
-    if (t->icount + n > t->deadline && t->icount >= t->deadline) {
+    /* ...and never inside a machine trampoline: its scratch registers live in its slots until it lands. */
+    if (t->icount >= t->deadline && address < XM_TRAMP_BASE) {
         p_stop(uc);
         return;
     }

@@ -34,6 +34,7 @@ TRAP_INSN = 0x7FE00008  # tw 31,0,0: the trampoline's way back into the machine
 TRAMP_CODE_SIZE = 0x8000
 TRAMP_DATA = 0x8000  # offset of the data slot: EA 0xFFFF_FFFF_FFFF_8000 = `ld r0,-0x8000(0)` in 64-bit mode
 LD_R0_SLOT = 0xE8008000  # ld r0,-0x8000(0)
+JUMP_SLOTS = 0x40  # offset (from TRAMP_DATA) of the slots a jump trampoline restores its registers from
 BA_REACH = 1 << 25  # `ba` reaches [0, 32 MiB)
 _FAST_MSR_MASK = R.MSR_SF | R.MSR_PR | R.MSR_IR | R.MSR_DR
 MASK64 = 0xFFFF_FFFF_FFFF_FFFF
@@ -397,6 +398,38 @@ class VCpu:
             return
         _rw(h, R.REG_PC, entry)
         self.redirect = (saved, pc, msr, pending)
+
+    def write_sprs_and_jump(self, writes: list[tuple[int, int]], vector: int, msr: int) -> bool:
+        """Interrupt delivery in one go: write the SPRs (SRR0, SRR1 ...) and land on `vector` with `msr`
+        (an interrupt MSR: 64-bit, privileged, real mode), with no trap back into the machine. The trampoline
+        `mtspr`s from scratch registers, reloads them from slots with `ld rN,slot(0)` and ends in `ba vector`.
+        Returns False (nothing done) when it cannot be used: an SPR trampoline is pending, the vector is out
+        of `ba`'s reach, or the MSR is not a real-mode privileged 64-bit one."""
+        if (self.redirect is not None or vector >= BA_REACH or msr & _FAST_MSR_MASK != R.MSR_SF
+                or len(writes) > len(TRAMP_REGS) or (self.in_trap and self.q[Q_TRAMP_ENTRY])):
+            return False
+        h = self._h
+        little = bool(msr & R.MSR_LE)
+        sprs = tuple(spr for spr, _ in writes)
+        regs = TRAMP_REGS[:len(writes)]
+        key = ("jump", sprs, vector, little)
+        entry = self._tramp_entries.get(key)
+        if entry is None:
+            words = [R.mtspr(spr, reg) for spr, reg in zip(sprs, regs, strict=True)]
+            words += [0xE8000000 | (reg << 21) | ((-0x8000 + JUMP_SLOTS + 8 * i) & 0xFFFC)
+                      for i, reg in enumerate(regs)]  # ld reg, slot_i(0)
+            words.append(0x48000002 | vector)  # ba vector
+            entry = self._code(key, words, little)
+            if entry is None:
+                return False
+        fmt = "<Q" if little else ">Q"
+        for i, reg in enumerate(regs):
+            struct.pack_into(fmt, self._tramp_buf, TRAMP_DATA + JUMP_SLOTS + 8 * i, _rr(h, R.GPR[reg]))
+        for (_, value), reg in zip(writes, regs, strict=True):
+            _rw(h, R.GPR[reg], value & MASK64)
+        _rw(h, R.REG_MSR, msr)
+        _rw(h, R.REG_PC, entry)
+        return True
 
     def finish_redirect(self) -> None:
         """The trampoline trapped back: restore its scratch registers, go where the guest should be."""

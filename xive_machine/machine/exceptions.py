@@ -76,5 +76,6 @@ def deliver(vcpu: VCpu, vector: int, srr0: int, cause: int = 0, *, ile: bool = F
         writes.append((R.SPR_DAR, dar))
     if dsisr is not None:
         writes.append((R.SPR_DSISR, dsisr))
-    vcpu.write_sprs(writes, then_pc=vector, then_msr=new)
+    if not vcpu.write_sprs_and_jump(writes, vector, new):
+        vcpu.write_sprs(writes, then_pc=vector, then_msr=new)
     return Delivered(vector, srr0, srr1, new)
