@@ -42,3 +42,17 @@ class InternalError(XiveMachineError):
     """A bug in xive-machine itself: propagated, never swallowed."""
 
     exit_code = 70
+
+
+def read_input(path: object, what: str) -> bytes:
+    """A whole input file (image, initrd, snapshot, console script), or one clear ConfigError line saying why
+    not: the CLI prints it and exits 2."""
+    try:
+        with open(path, "rb") as f:  # type: ignore[call-overload]
+            return f.read()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not {what}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {what} ({exc.strerror})") from None

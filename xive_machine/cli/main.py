@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from xive_machine import __version__
-from xive_machine.errors import ConfigError, XiveMachineError
+from xive_machine.errors import ConfigError, XiveMachineError, read_input
 
 EXIT_BAD_INPUT = 2
 
@@ -48,11 +48,7 @@ def _config(ns: argparse.Namespace) -> Any:
 
     console_input = b""
     if getattr(ns, "input", None):
-        try:
-            with open(ns.input, "rb") as f:
-                console_input = f.read()
-        except OSError as exc:
-            raise ConfigError(f"{ns.input}: cannot read console input ({exc.strerror})") from None
+        console_input = read_input(ns.input, "console input")
     cfg = MachineConfig(smp=ns.smp, memory=ns.memory, boot=ns.boot, append=ns.append, initrd=ns.initrd,
                          ic_mode=ns.ic_mode, irqchip=ns.irqchip, max_compat=ns.max_compat, clock=ns.clock,
                         rng=ns.rng, console_input=console_input,
@@ -145,11 +141,7 @@ def cmd_cas(ns: argparse.Namespace) -> int:
     from xive_machine.firmware import ovec
 
     if ns.decode:
-        try:
-            with open(ns.decode, "rb") as f:
-                data = f.read()
-        except OSError as exc:
-            raise ConfigError(f"{ns.decode}: cannot read ({exc.strerror})") from None
+        data = read_input(ns.decode, "an architecture vector")
         print("\n".join(ovec.decode_bytes(data)))
         try:
             ovec.parse_arch_vector(data, strict=True)

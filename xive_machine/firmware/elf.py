@@ -6,13 +6,14 @@ not at e_entry. Big- and little-endian, ET_EXEC and ET_DYN. Bad files become one
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from xive_machine.errors import ConfigError
+from xive_machine.errors import ConfigError, read_input
 from xive_machine.memory.ram import GuestRam
 
 KERNEL_ADDR = 0x400000
@@ -30,14 +31,7 @@ class LoadedKernel:
 
 
 def load_kernel(path: str, ram: GuestRam, kernel_addr: int = KERNEL_ADDR) -> LoadedKernel:
-    try:
-        f = open(path, "rb")  # noqa: SIM115 - closed below
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not an ELF image") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot open ({exc.strerror})") from None
+    f = io.BytesIO(read_input(path, "an ELF image"))
     with f:
         if f.read(4) != b"\x7fELF":
             raise ConfigError(f"{path}: not an ELF file")

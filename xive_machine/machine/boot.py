@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from elftools.elf.elffile import ELFFile
 
 from xive_machine.cpu import regs as R
-from xive_machine.errors import ConfigError
+from xive_machine.errors import ConfigError, read_input
 from xive_machine.firmware.elf import KERNEL_ADDR, LoadedKernel, load_kernel
 
 if TYPE_CHECKING:
@@ -70,11 +70,7 @@ def load(m: SpaprMachine, path: str) -> LoadedKernel:
     m.kernel = kernel
     m.initrd_start = m.initrd_size = 0
     if cfg.initrd:
-        try:
-            with open(cfg.initrd, "rb") as f:
-                data = f.read()
-        except OSError as exc:
-            raise ConfigError(f"{cfg.initrd}: cannot read initrd ({exc.strerror})") from None
+        data = read_input(cfg.initrd, "an initrd")
         start = (kernel.base + kernel.size + 0x1FFFF) & ~0xFFFF
         limit = min(m.ram.size, RMA_MAX) - 0x2800000
         if start + len(data) > limit:

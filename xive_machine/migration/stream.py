@@ -15,7 +15,7 @@ from typing import Any
 
 from construct import ConstructError
 
-from xive_machine.errors import ConfigError
+from xive_machine.errors import ConfigError, read_input
 from xive_machine.migration import format as F
 
 ORDER = ("MISC", "BOOT", "CPUS", "CTRL", "TREE", "VOF ", "CAS ", "CONS", "RAM ")
@@ -111,15 +111,7 @@ def decode(data: bytes, what: str = "snapshot") -> Snapshot:
 
 
 def read_file(path: str | os.PathLike) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a snapshot") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    return read_input(path, "a snapshot")
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
