@@ -202,18 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("image", nargs="?")
     c.set_defaults(func=cmd_cas)
 
-    try:
-        from xive_machine.cli import trace_cmd
+    from xive_machine.cli import snapshot_cmd, trace_cmd  # here: snapshot_cmd uses this module's _report
 
-        trace_cmd.add_parser(sub)
-    except ImportError:  # pragma: no cover - while the trace tools are not installed
-        pass
-    try:
-        from xive_machine.cli import snapshot_cmd
-
-        snapshot_cmd.add_parsers(sub)
-    except ImportError:  # pragma: no cover
-        pass
+    trace_cmd.add_parser(sub)
+    snapshot_cmd.add_parsers(sub)
     return p
 
 

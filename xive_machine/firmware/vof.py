@@ -433,22 +433,20 @@ class Vof:
     def client_call(self, cpu: int, args_addr: int) -> int:
         """KVMPPC_H_VOF_CLIENT(r4 = args_addr). Returns the hcall status for r3."""
         addr = args_addr & PHYS_TO_REAL_MASK
-        call = self._rtas_intercept(addr)
+        blk = self._peek(addr, PROM_ARGS_SIZE)  # read once, for the firmware's own check and the dispatch
+        a = _Args(blk) if blk is not None else None
+        call = self._rtas_intercept(addr, a) if a is not None else None
         if call is None:
-            call = self._dispatch(addr)
+            call = self._dispatch(addr, a)
         self.last_call = call
         if self.trace is not None:
             self.trace.emit("ci", cpu=cpu, service=call.service, args=call.args, nret=call.nret,
                             ret=call.ret, rets=call.rets, rc=call.hcall_rc, note=call.note)
         return call.hcall_rc
 
-    def _rtas_intercept(self, addr: int) -> CiCall | None:
+    def _rtas_intercept(self, addr: int, a: _Args) -> CiCall | None:
         """vof.bin's prom_handle: call-method "instantiate-rtas" copies the RTAS stub to args[2] when
         /rtas/rtas-size can hold it, and answers ret = 0, entry = args[2] without asking QEMU."""
-        blk = self._peek(addr, PROM_ARGS_SIZE)
-        if blk is None:
-            return None
-        a = _Args(blk)
         if self._peek(a.service, 12) != b"call-method\0":
             return None
         method = self._peek(a.args[0], 17)
@@ -466,11 +464,9 @@ class Vof:
         return CiCall("call-method", [a.args[0], a.args[1], base], a.nret, 0, [base], H.SUCCESS,
                       note or "instantiate-rtas (firmware)")
 
-    def _dispatch(self, addr: int) -> CiCall:
-        blk = self._peek(addr, PROM_ARGS_SIZE)
-        if blk is None:
+    def _dispatch(self, addr: int, a: _Args | None) -> CiCall:
+        if a is None:
             return CiCall("?", [], 0, hcall_rc=H.PARAMETER, note="argument block outside RAM")
-        a = _Args(blk)
         if a.nargs >= PROM_MAX_CELLS:
             return CiCall("?", [], a.nret, hcall_rc=H.PARAMETER, note=f"nargs {a.nargs}")
         name_buf = self._peek(a.service, SERVICE_BUF)

@@ -17,9 +17,11 @@ from xive_machine.errors import HcallError
 from xive_machine.firmware import cas as C
 from xive_machine.firmware import devtree as DT
 from xive_machine.firmware.rtas import RTAS_TOKENS
+from xive_machine.firmware.rtas_services import RTAS_CORE
 from xive_machine.firmware.vof import Vof
 from xive_machine.hcalls.codes import H, Op
 from xive_machine.hcalls.console import CONSOLE_HCALLS
+from xive_machine.hcalls.papr import PAPR_HCALLS
 from xive_machine.hcalls.registry import HcallTable
 
 if TYPE_CHECKING:
@@ -91,31 +93,13 @@ def h_cas(m: SpaprMachine, cpu: int, vec_addr: int, buf_addr: int, buf_size: int
     return (H.SUCCESS,)
 
 
-def _optional_tables() -> list[tuple[HcallTable, str]]:
-    """The PAPR basics and RTAS core tables (built by other modules)."""
-    out = []
-    try:
-        from xive_machine.hcalls.papr import PAPR_HCALLS
-
-        out.append((PAPR_HCALLS, "machine"))
-    except ImportError:  # pragma: no cover - during bring-up
-        pass
-    return out
-
-
 def install(m: SpaprMachine) -> None:
     """Once per machine: gates, the always-present tables, the RTAS core."""
     m.dispatcher.add_gate("xive", lambda: m.xive_negotiated)
     m.dispatcher.install(CONSOLE_HCALLS, m.console)
     m.dispatcher.install(KVMPPC_HCALLS, m)
-    for table, _ in _optional_tables():
-        m.dispatcher.install(table, m)
-    try:
-        from xive_machine.firmware.rtas_services import RTAS_CORE
-
-        m.rtas.install(RTAS_CORE, m)
-    except ImportError:  # pragma: no cover - during bring-up
-        pass
+    m.dispatcher.install(PAPR_HCALLS, m)
+    m.rtas.install(RTAS_CORE, m)
     m.intc = None
     m.intc_tables = []
     m.controllers = {}

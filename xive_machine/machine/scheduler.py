@@ -25,47 +25,40 @@ SINGLE_SLICE = 20_000_000  # one vCPU: come back this often to check the wall cl
 RUNNING, STOPPED, CEDED = "running", "stopped", "ceded"
 
 
+def _deliver_pending(m: SpaprMachine, v: VCpu, pc: int, msr: int) -> None:
+    """Take the pending interrupt (MSR[EE] = 1 known): external outranks the decrementer. The watch stays
+    armed while anything is still pending, since the external line is a level: again once EE is back."""
+    st = m.cpus[v.index]
+    if st.irq:
+        traps.deliver(m, v, X.VEC_EXTERNAL, pc, 0, msr)
+        if m.trace is not None:
+            m.trace.emit("irq", cpu=v.index, vector=X.VEC_EXTERNAL)
+    elif st.dec_pending:
+        st.dec_pending = False
+        traps.deliver(m, v, X.VEC_DECREMENTER, pc, 0, msr)
+    v.trap.irq_waiting = 1 if (st.dec_pending or st.irq) else 0
+
+
 def check_interrupts(m: SpaprMachine, i: int) -> None:
-    """Deliver a pending external or decrementer interrupt if MSR[EE] allows; otherwise arm the EE watch."""
+    """Between runs: deliver what is pending if MSR[EE] allows; otherwise arm the block hook's EE watch."""
     st = m.cpus[i]
     v = m.vcpus[i]
     if not (st.irq or st.dec_pending):
         v.trap.irq_waiting = 0
         return
-    if v.redirect is not None or v.run_pc >= TRAMP_BASE:  # an SPR trampoline runs first
-        v.trap.irq_waiting = 1
-        return
     msr = v.msr
-    if not msr & R.MSR_EE:
+    if v.redirect is not None or v.run_pc >= TRAMP_BASE or not msr & R.MSR_EE:  # a trampoline lands first
         v.trap.irq_waiting = 1
         return
-    v.trap.irq_waiting = 0
-    pc = v.pc
-    if st.irq:  # external outranks the decrementer
-        traps.deliver(m, v, X.VEC_EXTERNAL, pc, 0, msr)
-        if m.trace is not None:
-            m.trace.emit("irq", cpu=i, vector=X.VEC_EXTERNAL)
-    else:
-        st.dec_pending = False
-        traps.deliver(m, v, X.VEC_DECREMENTER, pc, 0, msr)
+    _deliver_pending(m, v, v.pc, msr)
 
 
 def deliver_in_run(m: SpaprMachine, v: VCpu) -> None:
     """From the block hook: an interrupt waits and MSR[EE] = 1. v.trap.pc is where the guest was going."""
-    i = v.index
-    st = m.cpus[i]
     pc = v.trap.pc
     if v.redirect is not None or pc >= TRAMP_BASE:  # an SPR trampoline is mid-flight: let it land first
         return
-    msr = v.trap.msr
-    if st.irq:
-        traps.deliver(m, v, X.VEC_EXTERNAL, pc, 0, msr)
-        if m.trace is not None:
-            m.trace.emit("irq", cpu=i, vector=X.VEC_EXTERNAL)
-    elif st.dec_pending:
-        st.dec_pending = False
-        traps.deliver(m, v, X.VEC_DECREMENTER, pc, 0, msr)
-    v.trap.irq_waiting = 1 if (st.dec_pending or st.irq) else 0  # level: again once EE is back
+    _deliver_pending(m, v, pc, v.trap.msr)
 
 
 def _expire_timers(m: SpaprMachine) -> None:

@@ -23,6 +23,7 @@ from xive_machine.firmware.elf import LoadedKernel
 from xive_machine.firmware.rtas import RtasDispatcher
 from xive_machine.hcalls.codes import H, opcode_name
 from xive_machine.hcalls.registry import Dispatcher
+from xive_machine.machine import timebase, traps
 from xive_machine.machine.clock import Clock
 from xive_machine.machine.config import MachineConfig
 from xive_machine.machine.console import Console
@@ -267,8 +268,6 @@ class SpaprMachine:
     # ------------------------------------------------------------------------------------------------
     # the slow trap path: everything but sc 1
     def _slow_trap(self, vcpu: VCpu) -> None:
-        from xive_machine.machine import traps
-
         traps.handle(self, vcpu)
 
     # ------------------------------------------------------------------------------------------------
@@ -305,8 +304,6 @@ class SpaprMachine:
         win = self._find_window(addr)
         vcpu = self.vcpus[cpu]
         if win is None:
-            from xive_machine.machine import traps
-
             return traps.bad_access(self, vcpu, access, addr, size)
         self.pending_window = (cpu, win, addr)
         return False
@@ -348,8 +345,6 @@ class SpaprMachine:
 
     def _serve_site(self, vcpu: VCpu, addr: int, word: int) -> None:
         """The block hook met a time/SPR instruction not hooked yet (code written or patched at run time)."""
-        from xive_machine.machine import timebase
-
         timebase.hook_site(self, addr, word)
 
     # ------------------------------------------------------------------------------------------------
