@@ -34,7 +34,27 @@ struct xm_trap {
     uint32_t serve_word;
     uint32_t fast_sprg0;       /* H_SET_SPRG0 served here (tracing off, the stock handler installed) */
     uint64_t sprg0;            /* SPRG0 as the machine keeps it (see timebase.SHADOW_SPRS) */
+    struct xm_mmu *mmu;        /* the guest MMU (radix), shared by the TLB-fill hook and the block scan */
 };
+struct xm_mmu {
+    unsigned char *ram;  /* guest RAM, for the table walk */
+    uint64_t ram_size;
+    uint64_t prtb;       /* process table (H_REGISTER_PROC_TBL), 0 = none: translation-on accesses fault */
+    uint64_t prtb_entries;
+    uint64_t pidr;       /* PIDR as the guest wrote it (the machine serves mtspr/mfspr PIDR) */
+    uint64_t fills, walks, faults, flushes; /* counters for the benchmark and diagnostics */
+    uint64_t fault_ea;   /* the last failed translation: page EA, access (16 read, 17 write, 18 fetch), */
+    uint32_t fault_type; /* DSISR-style cause bits, and whether it was a segment (quadrant/range) fault */
+    uint32_t fault_cause;
+    uint32_t fault_segment;
+    uint32_t faulted;    /* set by a failed fill; the machine clears it when it delivers the interrupt */
+    uint64_t ident_lo[4], ident_hi[4]; /* machine pages mapped 1:1 whatever the MSR (stubs, trampolines) */
+    uint64_t c_tlbie;    /* tlbie & co. served in the trap hook */
+};
+int xm_hook_tlb(struct xm_trap *t);
+int xm_translate(struct xm_trap *t, uint64_t ea, int access, uint64_t *pa);
+void xm_tlb_flush(struct xm_trap *t);
+int xm_init_ctl(uintptr_t ctl);
 extern "Python" void xm_py_trap(struct xm_trap *);
 extern "Python" void xm_py_irq(struct xm_trap *);
 extern "Python" void xm_py_serve(struct xm_trap *);
@@ -89,6 +109,22 @@ struct xm_trap {
     uint32_t serve_word;
     uint32_t fast_sprg0;       /* H_SET_SPRG0 served here (tracing off, the stock handler installed) */
     uint64_t sprg0;            /* SPRG0 as the machine keeps it (see timebase.SHADOW_SPRS) */
+    struct xm_mmu *mmu;
+};
+struct xm_mmu {
+    unsigned char *ram;
+    uint64_t ram_size;
+    uint64_t prtb;
+    uint64_t prtb_entries;
+    uint64_t pidr;
+    uint64_t fills, walks, faults, flushes;
+    uint64_t fault_ea;
+    uint32_t fault_type;
+    uint32_t fault_cause;
+    uint32_t fault_segment;
+    uint32_t faulted;
+    uint64_t ident_lo[4], ident_hi[4];
+    uint64_t c_tlbie;
 };
 static void xm_py_trap(struct xm_trap *);
 static void xm_py_irq(struct xm_trap *);
@@ -127,6 +163,8 @@ int xm_init_stop(uintptr_t emu_stop)
 }
 
 enum { XM_HOOK_INTR = 1, XM_HOOK_BLOCK = 8 };
+int xm_translate(struct xm_trap *t, uint64_t ea, int access, uint64_t *pa);
+void xm_tlb_flush(struct xm_trap *t);
 enum { XM_REG_PC = 1, XM_REG_R0 = 2, XM_REG_R3 = 5, XM_REG_MSR = 77 };
 enum { XM_MSR_IR = 1 << 5, XM_MSR_PR = 1 << 14, XM_MSR_EE = 1 << 15 };
 #define XM_TRAMP_BASE 0xFFFFFFFFFFFF0000ull /* the machine's SPR trampolines: never interrupted */
@@ -156,13 +194,26 @@ static void xm_intr_hook(void *uc, uint32_t intno, void *user)
     p_rr(uc, XM_REG_PC, &t->pc);
     p_rr(uc, XM_REG_MSR, &t->msr);
     unsigned char b[4];
-    if (!(t->msr & XM_MSR_IR) && t->pc >= 4 && t->pc <= t->ram_size) {
-        const unsigned char *p = t->ram + t->pc - 4;
+    uint64_t ipa = 0;
+    if (t->pc >= 4 && t->mmu && xm_translate(t, t->pc - 4, 18, &ipa) == 0 && ipa + 4 <= t->ram_size) {
+        const unsigned char *p = t->ram + ipa;
         t->insn = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
     } else if (t->pc >= 4 && p_mr(uc, t->pc - 4, b, 4) == 0)
         t->insn = ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3];
     else
         t->insn = 0;
+    /* tlbie, tlbiel, tlbsync, slbia from supervisor state: privileged for an LPAR guest in Unicorn (GTSE cannot
+       be set); served as a whole-TLB flush without leaving C (a kernel issues them by the hundred thousand). */
+    if ((intno == 6 || intno == 96) && !(t->msr & XM_MSR_PR) && t->mmu) {
+        uint32_t w = (t->msr & 1) ? __builtin_bswap32(t->insn) : t->insn;
+        uint32_t x = w & 0xFC0007FEu;
+        if (x == 0x7C000264u || x == 0x7C000224u || x == 0x7C00046Cu || x == 0x7C0003E4u) {
+            t->mmu->c_tlbie++;
+            xm_tlb_flush(t);
+            p_rw(uc, XM_REG_PC, &t->pc);
+            return;
+        }
+    }
     /* H_SET_SPRG0 (0x24) from supervisor state: the whole hcall is one store, so it never leaves C. */
     if (t->fast_sprg0 && intno == 8 && (t->insn == 0x44000022u || t->insn == 0x22000044u) &&
         !(t->msr & XM_MSR_PR) && t->r[0] == 0x24) {
@@ -194,7 +245,8 @@ int xm_hook_trap(struct xm_trap *t)
 /* Counts instructions a block at a time (size / 4) and stops the core at the deadline: synchronous
    preemption that costs one C call per block, never emu_start(timeout=...). */
 /* Instructions Unicorn gets wrong or dies on (timebase/decrementer reads frozen, SPURR/PURR/VTB fatal,
-   SPRG0 kept by the machine): mfspr/mftb/mtspr of these SPRs. */
+   SPRG0 kept by the machine, PIDR needed by the MMU walker, PVR: Unicorn's core is a POWER10 while the
+   machine presents a POWER9): mfspr/mftb/mtspr of these SPRs. */
 static int xm_served_insn(uint32_t w)
 {
     uint32_t op = w & 0xFC0007FEu;
@@ -202,9 +254,9 @@ static int xm_served_insn(uint32_t w)
         return 0;
     uint32_t spr = ((w >> 16) & 0x1F) | (((w >> 11) & 0x1F) << 5);
     if (op == 0x7C0003A6u)
-        return spr == 22 || spr == 272;
+        return spr == 22 || spr == 272 || spr == 48;
     return spr == 268 || spr == 269 || spr == 22 || spr == 308 || spr == 309 || spr == 351 || spr == 849 ||
-           spr == 272;
+           spr == 272 || spr == 48 || spr == 287;
 }
 
 static int xm_served_known(struct xm_trap *t, uint64_t a)
@@ -236,11 +288,20 @@ static void xm_served_add(struct xm_trap *t, uint64_t a)
    drops the block's translation; the PC write makes Unicorn translate the block again, with the hook. */
 static int xm_scan_block(void *uc, struct xm_trap *t, uint64_t address, uint32_t size)
 {
-    if (address >= t->ram_size || address + size > t->ram_size)
-        return 0;
-    const unsigned char *p = t->ram + address;
+    uint64_t pbase = 0;
+    uint64_t page = 1; /* no page translated yet (a real page address is 4K-aligned) */
     for (uint32_t off = 0; off + 4 <= size; off += 4) {
-        const unsigned char *q = p + off;
+        uint64_t ea = address + off;
+        if ((ea & ~0xFFFull) != page) { /* a block may span two pages: translate each */
+            uint64_t pa = 0;
+            page = ea & ~0xFFFull;
+            if (t->mmu ? xm_translate(t, page, 18, &pa) != 0 : (pa = page, 0))
+                return 0;
+            if (pa + 0x1000 > t->ram_size)
+                return 0;
+            pbase = pa;
+        }
+        const unsigned char *q = t->ram + pbase + (ea & 0xFFF);
         /* quick reject on bytes: primary opcode 31 and an XO ending in 0xa6/0xe6, in either byte order */
         if (!((q[0] & 0xFC) == 0x7C && (q[3] == 0xA6 || q[3] == 0xE6)) &&
             !((q[3] & 0xFC) == 0x7C && (q[0] == 0xA6 || q[0] == 0xE6)))
@@ -352,6 +413,184 @@ int xm_hook_mmio(void *uc, struct xm_mmio *m, size_t *handle)
 {
     return p_hook_add(uc, handle, XM_HOOK_MEM_READ | XM_HOOK_MEM_WRITE, (void *)xm_mmio_hook, m, m->base,
                       m->base + m->size - 1);
+}
+
+/* ---- The guest MMU: radix translation in the TLB-fill hook --------------------------------------------
+   Unicorn (UC_TLB_VIRTUAL) asks this hook for every softmmu TLB miss; its TLB is kept per MMU index (PR, IR/DR),
+   so real-mode and translated entries never mix. Real mode is the identity with EA bits 0:3 ignored; with
+   translation on, a radix walk of the process table the guest registered (partition scope: identity). A
+   failed walk records the fault and refuses the fill: Unicorn stops with UC_ERR_EXCEPTION at the faulting
+   instruction and the machine delivers DSI/ISI (or DSEG/ISEG). Write permission is granted only when the PTE
+   has C set, any access only with R set: the guest sees the same R/C faults as on QEMU. */
+typedef int (*ctl_t)(void *, int, ...);
+static ctl_t p_ctl;
+
+int xm_init_ctl(uintptr_t ctl)
+{
+    p_ctl = (ctl_t)ctl;
+    return 0;
+}
+
+enum { XM_ACC_READ = 16, XM_ACC_WRITE = 17, XM_ACC_FETCH = 18 };
+enum { XM_PROT_R = 1, XM_PROT_W = 2, XM_PROT_X = 4 };
+#define XM_DSISR_NOPTE 0x40000000u
+#define XM_DSISR_PROT 0x08000000u
+#define XM_DSISR_STORE 0x02000000u
+#define XM_DSISR_RC 0x00200000u
+#define XM_REAL_MASK 0x0FFFFFFFFFFFFFFFull
+
+static inline uint64_t xm_be64(const unsigned char *p)
+{
+    uint64_t v;
+    __builtin_memcpy(&v, p, 8);
+    return __builtin_bswap64(v);
+}
+
+/* 0 and (*pa, *prot) on success, else DSISR-style cause bits (*segment set for a bad quadrant or range). */
+static uint32_t xm_radix(struct xm_mmu *mm, uint64_t ea, int access, int pr, uint64_t *pa, int *prot,
+                         int *segment)
+{
+    uint64_t quadrant = ea >> 62, pid;
+    *segment = 0;
+    if (quadrant == 0)
+        pid = mm->pidr;
+    else if (quadrant == 3)
+        pid = 0;
+    else {
+        *segment = 1; /* quadrants 1 and 2 are the hypervisor's */
+        return XM_DSISR_NOPTE;
+    }
+    mm->walks++;
+    if (!mm->prtb || pid >= mm->prtb_entries)
+        return XM_DSISR_NOPTE;
+    uint64_t pate = mm->prtb + pid * 16;
+    if (pate + 16 > mm->ram_size)
+        return XM_DSISR_NOPTE;
+    uint64_t root = xm_be64(mm->ram + pate);
+    int bits = (int)((((root >> 61) & 3) << 3) | ((root >> 5) & 7)) + 31;
+    uint64_t off = ea & 0x3FFFFFFFFFFFFFFFull;
+    if (bits < 62 && (off >> bits)) {
+        *segment = 1;
+        return XM_DSISR_NOPTE;
+    }
+    uint64_t base = root & 0x0FFFFFFFFFFFFF00ull;
+    int nls = (int)(root & 0x1F);
+    int shift = bits;
+    for (int level = 0; level < 6; level++) {
+        if (nls < 5 || nls > shift)
+            return XM_DSISR_NOPTE;
+        shift -= nls;
+        uint64_t at = base + ((off >> shift) & ((1ull << nls) - 1)) * 8;
+        if (at + 8 > mm->ram_size)
+            return XM_DSISR_NOPTE;
+        uint64_t e = xm_be64(mm->ram + at);
+        if (!(e >> 63))
+            return XM_DSISR_NOPTE;
+        if ((e >> 62) & 1) { /* leaf */
+            int p = ((e & 4) ? XM_PROT_R : 0) | ((e & 2) ? XM_PROT_R | XM_PROT_W : 0) | ((e & 1) ? XM_PROT_X : 0);
+            if ((e & 8) && pr)
+                p = 0; /* privileged page, problem state */
+            int need = access == XM_ACC_WRITE ? XM_PROT_W : access == XM_ACC_FETCH ? XM_PROT_X : XM_PROT_R;
+            if (!(p & need))
+                return XM_DSISR_PROT;
+            if (!(e & 0x100) || (access == XM_ACC_WRITE && !(e & 0x80)))
+                return XM_DSISR_RC; /* reference/change not set: the guest sets them and retries */
+            if (!(e & 0x80))
+                p &= ~XM_PROT_W; /* a later store must come back here and fault for C */
+            uint64_t mask = (1ull << shift) - 1;
+            *pa = ((e & 0x01FFFFFFFFFFF000ull) & ~mask) | (off & mask);
+            *prot = p;
+            return 0;
+        }
+        base = e & 0x0FFFFFFFFFFFFF00ull;
+        nls = (int)(e & 0x1F);
+    }
+    return XM_DSISR_NOPTE;
+}
+
+static int xm_ident(struct xm_mmu *mm, uint64_t ea)
+{
+    for (int i = 0; i < 4; i++)
+        if (ea >= mm->ident_lo[i] && ea < mm->ident_hi[i])
+            return 1;
+    return 0;
+}
+
+/* Translate without side effects on the fault record (block scan, instruction fetch for the trap hook):
+   0 and *pa on success. `access` as Unicorn's (16 read, 17 write, 18 fetch). */
+int xm_translate(struct xm_trap *t, uint64_t ea, int access, uint64_t *pa)
+{
+    struct xm_mmu *mm = t->mmu;
+    uint64_t msr = 0;
+    p_rr(t->uc, XM_REG_MSR, &msr);
+    int on = access == XM_ACC_FETCH ? (msr & XM_MSR_IR) != 0 : (msr & (1 << 4)) != 0;
+    if (!mm || xm_ident(mm, ea)) {
+        *pa = ea;
+        return 0;
+    }
+    if (!on) {
+        *pa = ea & XM_REAL_MASK;
+        return 0;
+    }
+    int prot, seg;
+    uint64_t walks = mm->walks;
+    uint32_t cause = xm_radix(mm, ea, access, (msr & XM_MSR_PR) != 0, pa, &prot, &seg);
+    mm->walks = walks;
+    return cause ? -1 : 0;
+}
+
+struct xm_tlb_entry {
+    uint64_t paddr;
+    int perms;
+};
+
+static int xm_tlb_fill(void *uc, uint64_t addr, int type, struct xm_tlb_entry *out, void *user)
+{
+    struct xm_trap *t = (struct xm_trap *)user;
+    struct xm_mmu *mm = t->mmu;
+    mm->fills++;
+    if (xm_ident(mm, addr)) {
+        out->paddr = addr;
+        out->perms = 7;
+        return 1;
+    }
+    uint64_t msr = 0;
+    p_rr(uc, XM_REG_MSR, &msr);
+    int on = type == XM_ACC_FETCH ? (msr & XM_MSR_IR) != 0 : (msr & (1 << 4)) != 0;
+    if (!on) {
+        out->paddr = addr & XM_REAL_MASK;
+        out->perms = 7;
+        return 1;
+    }
+    uint64_t pa = 0;
+    int prot = 0, seg = 0;
+    uint32_t cause = xm_radix(mm, addr, type, (msr & XM_MSR_PR) != 0, &pa, &prot, &seg);
+    if (cause == 0) {
+        out->paddr = pa;
+        out->perms = prot;
+        return 1;
+    }
+    mm->faults++;
+    mm->fault_ea = addr;
+    mm->fault_type = (uint32_t)type;
+    mm->fault_cause = cause | (type == XM_ACC_WRITE ? XM_DSISR_STORE : 0);
+    mm->fault_segment = (uint32_t)seg;
+    mm->faulted = 1;
+    return 0;
+}
+
+int xm_hook_tlb(struct xm_trap *t)
+{
+    size_t hh = 0;
+    return p_hook_add(t->uc, &hh, 1 << 17 /* UC_HOOK_TLB_FILL */, (void *)xm_tlb_fill, t, (uint64_t)1,
+                      (uint64_t)0);
+}
+
+void xm_tlb_flush(struct xm_trap *t)
+{
+    if (t->mmu)
+        t->mmu->flushes++;
+    p_ctl(t->uc, 11 /* UC_CTL_TLB_FLUSH */ | (1 << 30) /* write */);
 }
 
 int xm_hook_blocks(struct xm_trap *t)

@@ -40,5 +40,6 @@ lib.xm_init(_addr(_L.uc_reg_read_batch), _addr(_L.uc_reg_write_batch), _addr(_L.
             _addr(_L.uc_hook_add), _addr(_L.uc_mem_read))
 lib.xm_init_stop(_addr(_L.uc_emu_stop))
 lib.xm_init_rw(_addr(_L.uc_reg_write))
+lib.xm_init_ctl(_addr(_L.uc_ctl))
 
 __all__ = ["ffi", "lib"]

@@ -208,7 +208,15 @@ class VCpu:
         view = memoryview(ffi.buffer(self.trap))
         self.q = view.cast("Q")  # host byte order; the block is host memory
         self.w = view.cast("I")
-        if lib.xm_hook_trap(self.trap) != 0:
+        # The guest MMU: real mode 1:1 (EA bits 0:3 ignored), radix once the guest registers a process table.
+        # The machine's own stub and trampoline pages are 1:1 whatever the MSR.
+        self.mmu = ffi.new("struct xm_mmu *")
+        self.mmu.ram = self.trap.ram
+        self.mmu.ram_size = ram.size
+        self.mmu.ident_lo[0], self.mmu.ident_hi[0] = STUB_BASE, STUB_BASE + STUB_SIZE
+        self.mmu.ident_lo[1], self.mmu.ident_hi[1] = TRAMP_BASE, MASK64
+        self.trap.mmu = self.mmu
+        if lib.xm_hook_trap(self.trap) != 0 or lib.xm_hook_tlb(self.trap) != 0:
             raise RuntimeError("cannot install the trap hook")
         self._stub_cache: dict[int, None] = {}
 
@@ -470,6 +478,40 @@ class VCpu:
     @property
     def guest_msr(self) -> int:
         return self.redirect[2] if self.redirect is not None else _rr(self._h, R.REG_MSR)
+
+    # --- the guest MMU -----------------------------------------------------------------------------------
+    def set_process_table(self, base: int, entries: int) -> None:
+        """Radix process table (H_REGISTER_PROC_TBL): base 0 = none. Drops every cached translation."""
+        self.mmu.prtb = base
+        self.mmu.prtb_entries = entries
+        lib.xm_tlb_flush(self.trap)
+
+    @property
+    def pidr(self) -> int:
+        return int(self.mmu.pidr)
+
+    @pidr.setter
+    def pidr(self, value: int) -> None:
+        """mtspr PIDR, served by the machine: quadrant-0 translations of the old PID go."""
+        self.mmu.pidr = value & 0xFFFF_FFFF
+        lib.xm_tlb_flush(self.trap)
+
+    def flush_tlb(self) -> None:
+        lib.xm_tlb_flush(self.trap)
+
+    def translate(self, ea: int, access: int = 16) -> int | None:
+        """The real address the guest's `ea` maps to under the current MSR (16 load, 17 store, 18 fetch), or
+        None where the access would fault. No side effects on the guest."""
+        pa = ffi.new("uint64_t *")
+        return int(pa[0]) if lib.xm_translate(self.trap, ea & MASK64, access, pa) == 0 else None
+
+    def take_mmu_fault(self) -> tuple[int, int, int, bool] | None:
+        """The translation fault that stopped the core (page EA, access, cause bits, segment?), once."""
+        mm = self.mmu
+        if not mm.faulted:
+            return None
+        mm.faulted = 0
+        return int(mm.fault_ea), int(mm.fault_type), int(mm.fault_cause), bool(mm.fault_segment)
 
     # --- device pages ----------------------------------------------------------------------------------
     def map_mmio_page(self, base: int, size: int, handler: MmioHandler) -> tuple:

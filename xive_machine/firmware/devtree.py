@@ -112,6 +112,7 @@ class DtConfig:
     xive: bool = False  # XIVE is the active controller: root ibm,plat-res-int-priorities
     rtas_tokens: Mapping[str, int] = field(default_factory=dict)  # installed RTAS services
     pre_isa3_guest: bool = False  # CAS: guest did not ask for ISA 3.00 -> radix hidden in pa-features
+    form2_affinity: bool = False  # CAS negotiated FORM2 NUMA affinity (Linux >= 5.15 asks for it)
     htab_shift: int | None = None  # ibm,pft-size; None: QEMU's choice for ram_size
     rng_seed: bytes | None = None  # 32 bytes; None: fresh random bytes, as QEMU
     uuid: str = "00000000-0000-0000-0000-000000000000"
@@ -395,6 +396,24 @@ def _chosen(cfg: DtConfig) -> fdt.Node:
     return node("chosen", props)
 
 
+def _numa_rtas(cfg: DtConfig) -> list[fdt.Property]:
+    """QEMU 7.2 spapr_numa_write_rtas_dt with no -numa option (QEMU makes one NUMA node; Linux on it prints
+    "Partition configured for 1 NUMA nodes"): FORM1's legacy reference points before CAS; once CAS negotiated
+    FORM2, one reference point and the one-node lookup and distance tables (local distance 10), which Linux
+    reads unconditionally."""
+    if cfg.form2_affinity:
+        return [
+            cells("ibm,associativity-reference-points", 1),
+            cells("ibm,max-associativity-domains", 1, 1),
+            cells("ibm,numa-lookup-index-table", 1, 0),
+            raw("ibm,numa-distance-table", (1).to_bytes(4, "big") + bytes([10])),
+        ]
+    return [
+        cells("ibm,max-associativity-domains", 4, 0, 0, 0, 1),
+        cells("ibm,associativity-reference-points", 4, 4, 2),
+    ]
+
+
 def _rtas(cfg: DtConfig) -> fdt.Node:
     tokens = sorted(cfg.rtas_tokens.items(), key=lambda kv: kv[1], reverse=True)
     props: list[fdt.Property] = [cells(name, token) for name, token in tokens]
@@ -405,8 +424,7 @@ def _rtas(cfg: DtConfig) -> fdt.Node:
         cells("rtas-event-scan-rate", 1),
         cells("rtas-error-log-max", 2048),
         cells("rtas-size", rtas_size(cfg.nr_cpus)),
-        cells("ibm,max-associativity-domains", 4, 0, 0, 0, 1),
-        cells("ibm,associativity-reference-points", 4, 4, 2),
+        *_numa_rtas(cfg),
         string("qemu,hypertas-functions", "hcall-memop1"),
         raw("ibm,hypertas-functions", b"".join(s.encode() + b"\0" for s in HYPERTAS_FUNCTIONS)),
     ]
@@ -533,7 +551,7 @@ def _vdevice() -> fdt.Node:
 def _memory(cfg: DtConfig) -> fdt.Node:
     # One node: QEMU 7.2's RMA is min(RAM, 1 TiB) without NUMA, and memory@0 covers the RMA.
     return node("memory@0", [
-        cells("ibm,associativity", 4, 0, 0, 0, 0),
+        cells("ibm,associativity", *((1, 0) if cfg.form2_affinity else (4, 0, 0, 0, 0))),
         cells("reg", *u64_cells(0, cfg.ram_size)),
         string("device_type", "memory"),
     ])

@@ -69,6 +69,8 @@ class Op(IntEnum):
     H_CLEAR_MOD = 0x10
     H_CLEAR_REF = 0x14
     H_PROTECT = 0x18
+    H_GET_TCE = 0x1C
+    H_PUT_TCE = 0x20
     H_SET_SPRG0 = 0x24
     H_SET_DABR = 0x28
     H_PAGE_INIT = 0x2C
@@ -91,6 +93,8 @@ class Op(IntEnum):
     H_PROD = 0xE8
     H_BULK_REMOVE = 0x124
     H_SET_XDABR = 0x134
+    H_STUFF_TCE = 0x138
+    H_PUT_TCE_INDIRECT = 0x17C
     H_GET_CPU_CHARACTERISTICS = 0x1C8
     H_JOIN = 0x298
     H_XIRR_X = 0x2FC

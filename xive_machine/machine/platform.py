@@ -17,11 +17,14 @@ from xive_machine.errors import HcallError
 from xive_machine.firmware import cas as C
 from xive_machine.firmware import devtree as DT
 from xive_machine.firmware.rtas import RTAS_TOKENS
+from xive_machine.firmware.rtas_nvram import NVRAM_SIZE, RTAS_NVRAM
 from xive_machine.firmware.rtas_services import RTAS_CORE
 from xive_machine.firmware.vof import Vof
 from xive_machine.hcalls.codes import H, Op
 from xive_machine.hcalls.console import CONSOLE_HCALLS
+from xive_machine.hcalls.mmu import MMU_HCALLS
 from xive_machine.hcalls.papr import PAPR_HCALLS
+from xive_machine.hcalls.tce import TCE_HCALLS, default_tables
 from xive_machine.hcalls.registry import HcallTable
 
 if TYPE_CHECKING:
@@ -99,7 +102,11 @@ def install(m: SpaprMachine) -> None:
     m.dispatcher.install(CONSOLE_HCALLS, m.console)
     m.dispatcher.install(KVMPPC_HCALLS, m)
     m.dispatcher.install(PAPR_HCALLS, m)
+    m.dispatcher.install(MMU_HCALLS, m)
+    m.dispatcher.install(TCE_HCALLS, m)
     m.rtas.install(RTAS_CORE, m)
+    m.rtas.install(RTAS_NVRAM, m)
+    m.nvram = bytearray(NVRAM_SIZE)
     m.intc = None
     m.intc_tables = []
     m.controllers = {}
@@ -208,6 +215,7 @@ def dt_config(m: SpaprMachine) -> DT.DtConfig:
         xive=m.intc is not None and m.intc.name == "xive",
         rtas_tokens=rtas_tokens(m),
         pre_isa3_guest=res.pre_isa3_guest if res is not None else False,
+        form2_affinity=res is not None and res.has(C.OV5_FORM2_AFFINITY),
         rng_seed=bytes(32) if m.config.clock == "deterministic" else None,
         vof=m.config.boot == "vof",
     )
@@ -248,6 +256,12 @@ def machine_reset(m: SpaprMachine) -> None:
     m.fwnmi = None
     m.xive_negotiated = False
     m.lpcr_ile = False
+    m.patb_entry = 0
+    m.tce_tables = default_tables()
+    m.set_lpcr_mmu(False, False)
+    m.set_process_table(0, 0)
+    for v in m.vcpus:
+        v.pidr = 0
     m.bootargs = m.config.append
     for st in m.cpus:
         st.irq = st.dec_pending = st.prod = False

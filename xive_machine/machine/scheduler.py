@@ -157,8 +157,12 @@ def _run(m: SpaprMachine, *, max_insns: int | None, timeout: float | None) -> Ru
         try:
             v.run(v.run_pc)
         except UcError as exc:
+            fault = v.take_mmu_fault()
             if m.map_pending_window(v):
                 pass  # the faulting access restarts with the page mapped, next time round
+            elif fault is not None:
+                m.clock.insns = m.slice_start_insns + (v.trap.icount - start)
+                traps.deliver_mmu_fault(m, v, fault)
             elif m.pending_fault is not None:
                 m.clock.insns = m.slice_start_insns + (v.trap.icount - start)
                 traps.deliver_pending_fault(m, v)

@@ -118,6 +118,8 @@ class SpaprMachine:
         self.exit_code = 0
         self.until: str | None = None
         self.lpcr_ile = False
+        self.patb_entry = 0  # the process-table registration (QEMU's spapr->patb_entry)
+        self.lpcr_radix = self.lpcr_gtse = False  # LPCR[UPRT|HR] and LPCR[GTSE] as the guest set them
         self.windows: list[MmioWindow] = []
         self.vcpus: list[VCpu] = []
         self.cpus: list[CpuState] = []
@@ -454,6 +456,14 @@ class SpaprMachine:
 
     def set_ile(self, little: bool) -> None:
         self.lpcr_ile = little
+
+    def set_lpcr_mmu(self, radix: bool, gtse: bool) -> None:
+        self.lpcr_radix, self.lpcr_gtse = radix, gtse
+
+    def set_process_table(self, base: int, entries: int) -> None:
+        """Every vCPU walks the same process table (partition scope is the identity here)."""
+        for v in self.vcpus:
+            v.set_process_table(base, entries)
 
     def random_u64(self) -> int:
         import random

@@ -32,8 +32,13 @@ _OP_MASK = 0xFC0007FE
 # SPRs held by the machine rather than Unicorn (VCpu.shadow): SPRG0, which H_SET_SPRG0 writes on every call
 # of the classic hcall loop; serving it here keeps that hcall as cheap as a no-op.
 SHADOW_SPRS = {R.SPR_SPRG0}
-TIME_READ_SPRS = {R.SPR_TBL_R, R.SPR_TBU_R, R.SPR_DEC, R.SPR_PURR, R.SPR_SPURR, R.SPR_VTB_ALT, R.SPR_VTB} | SHADOW_SPRS
-TIME_WRITE_SPRS = {R.SPR_DEC} | SHADOW_SPRS
+# PIDR: the TLB-fill walker needs the guest's PID, and a new PID must drop quadrant-0 translations.
+MMU_SPRS = {R.SPR_PIDR}
+# PVR: Unicorn's only 64-bit server core is a POWER10; the machine presents QEMU 7.2's POWER9 DD2.0.
+PRESENTED_PVR = 0x004E1200
+TIME_READ_SPRS = ({R.SPR_TBL_R, R.SPR_TBU_R, R.SPR_DEC, R.SPR_PURR, R.SPR_SPURR, R.SPR_VTB_ALT, R.SPR_VTB}
+                  | SHADOW_SPRS | MMU_SPRS | {R.SPR_PVR})
+TIME_WRITE_SPRS = {R.SPR_DEC} | SHADOW_SPRS | MMU_SPRS
 
 
 def classify(insn: int) -> tuple[str, int, int] | None:
@@ -74,6 +79,14 @@ def _on_time_insn(uc: Any, addr: int, size: int, ud: tuple[SpaprMachine, tuple[s
             uc.reg_write(reg, shadow[spr])
         else:
             shadow[spr] = uc.reg_read(reg)
+    elif spr == R.SPR_PVR:
+        uc.reg_write(reg, PRESENTED_PVR)
+    elif spr == R.SPR_PIDR:
+        v = m.vcpus[cpu]
+        if rw == "r":
+            uc.reg_write(reg, v.pidr)
+        else:
+            v.pidr = uc.reg_read(reg)
     elif rw == "r":
         uc.reg_write(reg, read_spr(m, cpu, spr))
     else:

@@ -140,3 +140,28 @@ def deliver_pending_fault(m: SpaprMachine, vcpu: VCpu) -> None:
     vec, srr0, cause, dar, dsisr = m.pending_fault
     m.pending_fault = None
     deliver(m, vcpu, vec, srr0, cause, m.pending_fault_msr, dar=dar, dsisr=dsisr)
+
+
+def deliver_mmu_fault(m: SpaprMachine, vcpu: VCpu, fault: tuple[int, int, int, bool]) -> None:
+    """A radix walk failed (the TLB-fill hook refused): DSI/ISI, or DSEG/ISEG for a bad quadrant or an EA
+    beyond the tree. Unicorn reports only the page: DAR is recomputed from the faulting instruction."""
+    page, access, cause, segment = fault
+    pc = vcpu.pc
+    msr = vcpu.msr
+    if access == 18:  # instruction fetch: the cause goes into SRR1
+        if segment:
+            deliver(m, vcpu, X.VEC_ISEG, pc, 0, msr)
+        else:
+            deliver(m, vcpu, X.VEC_ISI, pc, cause & ~X.DSISR_STORE, msr)
+        return
+    dar = page
+    pa = vcpu.translate(pc, 18)
+    if pa is not None and m.ram.contains(pa, 4):
+        insn = int.from_bytes(m.ram.read(pa, 4), "little" if msr & R.MSR_LE else "big")
+        ea = effective_address(insn, vcpu.gpr)
+        if ea is not None and (ea & ~0xFFF) == page:
+            dar = ea
+    if segment:
+        deliver(m, vcpu, X.VEC_DSEG, pc, 0, msr, dar=dar)
+    else:
+        deliver(m, vcpu, X.VEC_DSI, pc, 0, msr, dar=dar, dsisr=cause)
