@@ -2,10 +2,11 @@
 PYTHON ?= python3
 export PYTHON
 
-.PHONY: setup firmware guests test test-fast bench lint clean help
+.PHONY: setup firmware guests linux-guest test test-fast bench lint clean help
 
 help:
 	@echo "make setup   install xive-machine with its dev tools, build the firmware stub and guest images"
+	@echo "make linux-guest  fetch Debian's ppc64le kernel + busybox, build guest_images/build/{vmlinux,initramfs.cpio}"
 	@echo "make test    build what the tests need, run the whole test suite"
 	@echo "make bench   measure xive-machine beside QEMU 7.2 TCG; prints a table, writes bench/results.json"
 	@echo "make lint    ruff"
@@ -19,6 +20,9 @@ firmware:
 
 guests:
 	$(MAKE) -s -C guest_images PYTHON=$(PYTHON)
+
+linux-guest:
+	$(MAKE) -s -C guest_images/linux PYTHON=$(PYTHON)
 
 test: firmware guests
 	$(PYTHON) -m pytest -n 2
