@@ -24,8 +24,8 @@ from xive_machine.hcalls.codes import H, Op
 from xive_machine.hcalls.console import CONSOLE_HCALLS
 from xive_machine.hcalls.mmu import MMU_HCALLS
 from xive_machine.hcalls.papr import PAPR_HCALLS
-from xive_machine.hcalls.tce import TCE_HCALLS, default_tables
 from xive_machine.hcalls.registry import HcallTable
+from xive_machine.hcalls.tce import TCE_HCALLS, default_tables
 
 if TYPE_CHECKING:
     from xive_machine.machine.spapr import SpaprMachine
