@@ -50,7 +50,13 @@ struct xm_mmu {
     uint32_t faulted;    /* set by a failed fill; the machine clears it when it delivers the interrupt */
     uint64_t ident_lo[4], ident_hi[4]; /* machine pages mapped 1:1 whatever the MSR (stubs, trampolines) */
     uint64_t c_tlbie;    /* tlbie & co. served in the trap hook */
+    uint64_t *scanned;   /* blocks the scan found clean: XM_SCAN_CAP (key, generation) pairs, key 0 = empty */
+    uint64_t scanned_n;
+    uint64_t user_gen;   /* user-space blocks are trusted for one generation: a tlbie or a new PID ends it */
+    uint64_t scans;      /* block scans done (each block once per generation, not once per execution) */
 };
+void xm_scan_forget(struct xm_trap *t);
+#define XM_SCAN_CAP 65536
 int xm_hook_tlb(struct xm_trap *t);
 int xm_translate(struct xm_trap *t, uint64_t ea, int access, uint64_t *pa);
 void xm_tlb_flush(struct xm_trap *t);
@@ -125,7 +131,12 @@ struct xm_mmu {
     uint32_t faulted;
     uint64_t ident_lo[4], ident_hi[4];
     uint64_t c_tlbie;
+    uint64_t *scanned;
+    uint64_t scanned_n;
+    uint64_t user_gen;
+    uint64_t scans;
 };
+#define XM_SCAN_CAP 65536
 static void xm_py_trap(struct xm_trap *);
 static void xm_py_irq(struct xm_trap *);
 static void xm_py_serve(struct xm_trap *);
@@ -325,12 +336,81 @@ static int xm_scan_block(void *uc, struct xm_trap *t, uint64_t address, uint32_t
     return 0;
 }
 
+static void xm_scan_clear(struct xm_mmu *mm)
+{
+    __builtin_memset(mm->scanned, 0, sizeof(uint64_t) * 2 * XM_SCAN_CAP);
+    mm->scanned_n = 0;
+}
+
+void xm_scan_forget(struct xm_trap *t)
+{
+    if (t->mmu && t->mmu->scanned)
+        xm_scan_clear(t->mmu);
+}
+
+/* Blocks found clean are remembered, so a block is scanned once, not on every execution (a kernel runs the
+   same blocks millions of times). Kernel and real-mode blocks stay trusted (their code is the kernel image,
+   patched only in ways that never create a served instruction); user-space blocks only for the current
+   generation, which a tlbie or a PID change ends (another process, or a new mapping, may be there). */
+static int xm_scan_seen(void *uc, struct xm_trap *t, uint64_t address, uint32_t size, uint64_t *key_out,
+                        uint64_t *gen_out)
+{
+    struct xm_mmu *mm = t->mmu;
+    if (!mm || !mm->scanned)
+        return 0;
+    uint64_t cls, gen = 0;
+    if (address >= 0xC000000000000000ull)
+        cls = 2;
+    else {
+        uint64_t msr = 0;
+        p_rr(uc, XM_REG_MSR, &msr);
+        if (msr & XM_MSR_IR) {
+            cls = 3;
+            gen = mm->user_gen;
+        } else
+            cls = 1;
+    }
+    uint64_t key = (address ^ ((uint64_t)size << 50)) | cls;
+    uint64_t i = ((key >> 2) * 0x9E3779B97F4A7C15ull) >> 48; /* XM_SCAN_CAP = 2^16 slots */
+    for (;;) {
+        uint64_t k = mm->scanned[2 * i];
+        if (k == 0)
+            break;
+        if (k == key && mm->scanned[2 * i + 1] == gen)
+            return 1;
+        i = (i + 1) & (XM_SCAN_CAP - 1);
+    }
+    *key_out = key;
+    *gen_out = gen;
+    return 0;
+}
+
+static void xm_scan_remember(struct xm_mmu *mm, uint64_t key, uint64_t gen)
+{
+    if (mm->scanned_n >= XM_SCAN_CAP / 2)
+        xm_scan_clear(mm);
+    uint64_t i = ((key >> 2) * 0x9E3779B97F4A7C15ull) >> 48;
+    while (mm->scanned[2 * i] != 0 && mm->scanned[2 * i] != key)
+        i = (i + 1) & (XM_SCAN_CAP - 1);
+    if (mm->scanned[2 * i] == 0)
+        mm->scanned_n++;
+    mm->scanned[2 * i] = key;
+    mm->scanned[2 * i + 1] = gen;
+}
+
 static void xm_block_hook(void *uc, uint64_t address, uint32_t size, void *user)
 {
     struct xm_trap *t = (struct xm_trap *)user;
     uint64_t n = size >> 2;
-    if (t->served && xm_scan_block(uc, t, address, size))
-        return;
+    uint64_t key = 0, gen = 0;
+    if (t->served && !xm_scan_seen(uc, t, address, size, &key, &gen)) {
+        if (xm_scan_block(uc, t, address, size))
+            return;
+        if (key) {
+            t->mmu->scans++;
+            xm_scan_remember(t->mmu, key, gen);
+        }
+    }
     if ((address < t->code_lo || address >= t->code_hi) && address < XM_TRAMP_BASE)
         t->exec_outside++;
     /* A stop requested here takes effect before this block runs: count it only if it will run. */
@@ -588,8 +668,10 @@ int xm_hook_tlb(struct xm_trap *t)
 
 void xm_tlb_flush(struct xm_trap *t)
 {
-    if (t->mmu)
+    if (t->mmu) {
         t->mmu->flushes++;
+        t->mmu->user_gen++;
+    }
     p_ctl(t->uc, 11 /* UC_CTL_TLB_FLUSH */ | (1 << 30) /* write */);
 }
 

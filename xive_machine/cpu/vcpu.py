@@ -215,6 +215,8 @@ class VCpu:
         self.mmu.ram_size = ram.size
         self.mmu.ident_lo[0], self.mmu.ident_hi[0] = STUB_BASE, STUB_BASE + STUB_SIZE
         self.mmu.ident_lo[1], self.mmu.ident_hi[1] = TRAMP_BASE, MASK64
+        self._scanned = ffi.new("uint64_t[]", 2 * 65536)  # XM_SCAN_CAP (key, generation) pairs
+        self.mmu.scanned = self._scanned
         self.trap.mmu = self.mmu
         if lib.xm_hook_trap(self.trap) != 0 or lib.xm_hook_tlb(self.trap) != 0:
             raise RuntimeError("cannot install the trap hook")
@@ -498,6 +500,15 @@ class VCpu:
 
     def flush_tlb(self) -> None:
         lib.xm_tlb_flush(self.trap)
+
+    def forget_code(self, lo: int | None = None, hi: int | None = None) -> None:
+        """RAM changed behind Unicorn's back: drop translated code (all of it, or [lo, hi)) and the block
+        scan's record of which blocks hold no served instruction."""
+        if lo is None or hi is None:
+            self.uc.ctl_flush_tb()
+        else:
+            self.uc.ctl_remove_cache(lo, hi)
+        lib.xm_scan_forget(self.trap)
 
     def translate(self, ea: int, access: int = 16) -> int | None:
         """The real address the guest's `ea` maps to under the current MSR (16 load, 17 store, 18 fetch), or

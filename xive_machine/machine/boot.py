@@ -148,10 +148,10 @@ def reset(m: SpaprMachine) -> None:
         m.ram.write(addr, data)
     for v in m.vcpus:
         if flush_all:
-            v.uc.ctl_flush_tb()
+            v.forget_code()
         else:
             for lo, hi in changed:
-                v.uc.ctl_remove_cache(lo, hi)
+                v.forget_code(lo, hi)
         v.trap.exec_outside = 0
     m.console.reset()
     m.clock.reset()

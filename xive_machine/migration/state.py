@@ -302,7 +302,7 @@ def apply(m: SpaprMachine, sections: Sections, saved_config: dict,
     for rec in cpus:
         _map_window_pages(m, m.vcpus[rec.index], rec.window_pages)
     for v in m.vcpus:
-        v.uc.ctl_flush_tb()  # RAM changed behind Unicorn's back
+        v.forget_code()  # RAM changed behind Unicorn's back
     m.boot_images = [(b.addr, _inflate(b.data)) for b in sections["BOOT"][0]]
 
     # 3. interrupt controllers
