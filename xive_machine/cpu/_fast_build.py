@@ -57,6 +57,19 @@ struct xm_mmu {
 };
 void xm_scan_forget(struct xm_trap *t);
 #define XM_SCAN_CAP 65536
+struct xm_time {
+    int64_t ins_base;    /* machine instructions retired = ins_base + this vCPU's icount (set per slice) */
+    uint64_t ipu;        /* deterministic clock: instructions per virtual microsecond */
+    uint64_t skip_ns;    /* idle time skipped (all vCPUs ceded) */
+    uint64_t reads;      /* timebase reads served in C */
+};
+struct xm_site {
+    struct xm_trap *t;
+    struct xm_time *time;
+    uint32_t kind;       /* 0: whole timebase (mftb, TBL, PURR, SPURR, VTB), 1: upper 32 bits (TBU) */
+    uint32_t gpr;
+};
+int xm_hook_time_site(struct xm_trap *t, struct xm_site *site, uint64_t addr, size_t *handle);
 int xm_hook_tlb(struct xm_trap *t);
 int xm_translate(struct xm_trap *t, uint64_t ea, int access, uint64_t *pa);
 void xm_tlb_flush(struct xm_trap *t);
@@ -137,6 +150,18 @@ struct xm_mmu {
     uint64_t scans;
 };
 #define XM_SCAN_CAP 65536
+struct xm_time {
+    int64_t ins_base;
+    uint64_t ipu;
+    uint64_t skip_ns;
+    uint64_t reads;
+};
+struct xm_site {
+    struct xm_trap *t;
+    struct xm_time *time;
+    uint32_t kind;
+    uint32_t gpr;
+};
 static void xm_py_trap(struct xm_trap *);
 static void xm_py_irq(struct xm_trap *);
 static void xm_py_serve(struct xm_trap *);
@@ -673,6 +698,31 @@ void xm_tlb_flush(struct xm_trap *t)
         t->mmu->user_gen++;
     }
     p_ctl(t->uc, 11 /* UC_CTL_TLB_FLUSH */ | (1 << 30) /* write */);
+}
+
+/* ---- Timebase reads in C (deterministic clock) ----------------------------------------------------------
+   A kernel reads the timebase in tight loops (udelay, spin-waits for another CPU): through Python each read
+   costs microseconds and such a loop runs at a few MIPS. Time is a pure function of instructions retired:
+   ns = insns * 1000 / ipu + skip_ns, TB = ns * 512 MHz, exactly as machine/clock.py computes it. */
+static void xm_time_hook(void *uc, uint64_t address, uint32_t size, void *user)
+{
+    struct xm_site *s = (struct xm_site *)user;
+    struct xm_time *tm = s->time;
+    (void)size;
+    int64_t insns = tm->ins_base + (int64_t)s->t->icount;
+    unsigned __int128 ns = (unsigned __int128)((uint64_t)insns) * 1000u / tm->ipu + tm->skip_ns;
+    uint64_t tb = (uint64_t)(ns * 512000000u / 1000000000u);
+    uint64_t value = s->kind ? (tb >> 32) & 0xFFFFFFFFull : tb;
+    tm->reads++;
+    p_rw(uc, XM_REG_R0 + (int)s->gpr, &value);
+    uint64_t next = address + 4;
+    p_rw(uc, XM_REG_PC, &next);
+}
+
+int xm_hook_time_site(struct xm_trap *t, struct xm_site *site, uint64_t addr, size_t *handle)
+{
+    (void)t;
+    return p_hook_add(site->t->uc, handle, 4 /* UC_HOOK_CODE */, (void *)xm_time_hook, site, addr, addr);
 }
 
 int xm_hook_blocks(struct xm_trap *t)

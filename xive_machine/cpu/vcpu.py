@@ -218,6 +218,10 @@ class VCpu:
         self._scanned = ffi.new("uint64_t[]", 2 * 65536)  # XM_SCAN_CAP (key, generation) pairs
         self.mmu.scanned = self._scanned
         self.trap.mmu = self.mmu
+        # The deterministic clock as C sees it (timebase reads served without Python; see xm_time_hook).
+        self.time = ffi.new("struct xm_time *")
+        self.time.ipu = 1000
+        self._sites: list[Any] = []
         if lib.xm_hook_trap(self.trap) != 0 or lib.xm_hook_tlb(self.trap) != 0:
             raise RuntimeError("cannot install the trap hook")
         self._stub_cache: dict[int, None] = {}
@@ -480,6 +484,20 @@ class VCpu:
     @property
     def guest_msr(self) -> int:
         return self.redirect[2] if self.redirect is not None else _rr(self._h, R.REG_MSR)
+
+    # --- timebase reads served in C --------------------------------------------------------------------
+    def hook_time_site(self, addr: int, upper: bool, gpr: int) -> None:
+        """Serve the timebase read at `addr` (mftb / mfspr TB, TBU, PURR, SPURR, VTB into `gpr`) in C from
+        the deterministic clock (self.time, which the scheduler keeps current for each slice)."""
+        site = ffi.new("struct xm_site *")
+        site.t = self.trap
+        site.time = self.time
+        site.kind = 1 if upper else 0
+        site.gpr = gpr
+        hh = ffi.new("size_t *")
+        if lib.xm_hook_time_site(self.trap, site, addr, hh) != 0:
+            raise RuntimeError(f"cannot hook the timebase read at {addr:#x}")
+        self._sites.append(site)
 
     # --- the guest MMU -----------------------------------------------------------------------------------
     def set_process_table(self, base: int, entries: int) -> None:

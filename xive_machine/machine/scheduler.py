@@ -151,6 +151,9 @@ def _run(m: SpaprMachine, *, max_insns: int | None, timeout: float | None) -> Ru
             budget = min(budget, left)
         start = v.trap.icount
         v.trap.deadline = start + budget
+        vt = v.time  # the clock as the C timebase reads see it during this slice
+        vt.ins_base = m.clock.insns - start
+        vt.skip_ns = m.clock.skip_ns
         m.current = v
         m.slice_start_icount = start
         m.slice_start_insns = m.clock.insns

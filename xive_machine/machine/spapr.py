@@ -154,6 +154,7 @@ class SpaprMachine:
 
         for i in range(cfg.smp):
             v = VCpu(i, self.ram, on_trap)
+            v.time.ipu = cfg.insns_per_us
             v.on_irq = lambda vcpu: deliver_in_run(self, vcpu)
             v.on_serve = self._serve_site
             v.trap.served = v._served

@@ -39,6 +39,8 @@ PRESENTED_PVR = 0x004E1200
 TIME_READ_SPRS = ({R.SPR_TBL_R, R.SPR_TBU_R, R.SPR_DEC, R.SPR_PURR, R.SPR_SPURR, R.SPR_VTB_ALT, R.SPR_VTB}
                   | SHADOW_SPRS | MMU_SPRS | {R.SPR_PVR})
 TIME_WRITE_SPRS = {R.SPR_DEC} | SHADOW_SPRS | MMU_SPRS
+# reads that are the timebase itself (or its upper half): served in C under the deterministic clock
+TB_READ_SPRS = {R.SPR_TBL_R, R.SPR_TBU_R, R.SPR_PURR, R.SPR_SPURR, R.SPR_VTB_ALT, R.SPR_VTB}
 
 
 def classify(insn: int) -> tuple[str, int, int] | None:
@@ -63,8 +65,13 @@ def hook_site(m: SpaprMachine, addr: int, word: int) -> bool:
     if kind is None:
         return False
     m.time_sites[addr] = kind
+    rw, spr, gpr = kind
+    in_c = m.clock.mode == "deterministic" and rw == "r" and spr in TB_READ_SPRS
     for v in m.vcpus:
-        v.uc.hook_add(UC_HOOK_CODE, _on_time_insn, (m, kind), addr, addr)
+        if in_c:  # a pure function of instructions retired: no Python on the way
+            v.hook_time_site(addr, spr == R.SPR_TBU_R, gpr)
+        else:
+            v.uc.hook_add(UC_HOOK_CODE, _on_time_insn, (m, kind), addr, addr)
         v.uc.ctl_remove_cache(addr, addr + 4)
     return True
 
