@@ -56,22 +56,67 @@ def _config(ns: argparse.Namespace) -> Any:
     return cfg
 
 
-def _stdin_reader() -> Any:
-    """H_GET_TERM_CHAR from the terminal or a pipe: whatever bytes are ready, never blocking the guest."""
+QUIT_KEYS = b"\x01x"  # Ctrl-A x, as QEMU's -nographic: the terminal is raw, so Ctrl-C belongs to the guest
+
+
+def _stdin_fd() -> int:
+    try:
+        return sys.stdin.fileno() if sys.stdin is not None else -1
+    except (OSError, ValueError):
+        return -1
+
+
+def _stdin_reader(quit: Any = None) -> Any:
+    """H_GET_TERM_CHAR from the terminal or a pipe: whatever bytes are ready, never blocking the guest.
+    Ctrl-A x calls `quit` instead of reaching the guest."""
     import select
 
-    fd = sys.stdin.fileno() if sys.stdin is not None else -1
+    fd = _stdin_fd()
+    state = {"eof": False}
 
     def read(max_len: int) -> bytes:
-        if fd < 0:
+        if fd < 0 or state["eof"]:
             return b""
         try:
             ready, _, _ = select.select([fd], [], [], 0)
-            return os.read(fd, max_len) if ready else b""
+            data = os.read(fd, max_len) if ready else b""
         except (OSError, ValueError):
             return b""
+        if ready and not data:
+            state["eof"] = True  # a pipe that ended: stop asking select
+        if quit is not None and QUIT_KEYS in data:
+            quit()
+            data = data.split(QUIT_KEYS)[0]
+        return data
 
     return read
+
+
+class _RawTerminal:
+    """The guest's console owns the terminal while it runs (line editing and signals are the guest's, as
+    under QEMU -nographic); restored on the way out, whatever happens."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.saved: Any = None
+
+    def __enter__(self) -> _RawTerminal:
+        if self.fd >= 0 and os.isatty(self.fd):
+            import termios
+            import tty
+
+            self.saved = termios.tcgetattr(self.fd)
+            tty.setraw(self.fd, termios.TCSANOW)
+            attrs = termios.tcgetattr(self.fd)
+            attrs[1] |= termios.OPOST | termios.ONLCR  # output as a terminal expects it
+            termios.tcsetattr(self.fd, termios.TCSANOW, attrs)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.saved is not None:
+            import termios
+
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
 
 
 def _open_trace(ns: argparse.Namespace, cfg: Any) -> tuple[Any, Any]:
@@ -110,14 +155,16 @@ def cmd_run(ns: argparse.Namespace) -> int:
     sink, stream = _open_trace(ns, cfg)
     try:
         m = SpaprMachine(cfg, trace=sink)
-        if not ns.input and ns.console == "stdio":  # H_GET_TERM_CHAR: stdin, when no --input script
-            m.console.set_live_input(_stdin_reader())
+        live = not ns.input and ns.console == "stdio"
+        if live:  # H_GET_TERM_CHAR: stdin, when no --input script
+            m.console.set_live_input(_stdin_reader(lambda: m.stop("quit", 0, "console: Ctrl-A x")))
         m.load(ns.image)
         if getattr(ns, "snapshot_at", None) is not None:  # migration: stop after N, save, exit 0
             from xive_machine.cli import snapshot_cmd
 
             return snapshot_cmd.run_to_snapshot(ns, m)
-        result = m.run(max_insns=ns.max_insns, timeout=ns.timeout)
+        with _RawTerminal(_stdin_fd() if live else -1):
+            result = m.run(max_insns=ns.max_insns, timeout=ns.timeout)
     finally:
         if stream is not None:
             sink.close()

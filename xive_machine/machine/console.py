@@ -57,6 +57,21 @@ class Console:
     def push_input(self, data: bytes) -> None:
         self._input += data
 
+    @property
+    def live(self) -> bool:
+        return self._live is not None
+
+    def poll_live(self) -> bool:
+        """Between slices: take what the live source has ready. True when input arrived while none was
+        waiting, the moment QEMU's vty raises its interrupt (the guest driver then reads until empty)."""
+        if self._live is None or self._input:
+            return False
+        data = self._live(4096)
+        if not data:
+            return False
+        self._input += data
+        return True
+
     def text(self) -> str:
         return self.output.decode("utf-8", "replace")
 

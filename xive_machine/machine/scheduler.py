@@ -106,6 +106,7 @@ def _run(m: SpaprMachine, *, max_insns: int | None, timeout: float | None) -> Ru
     insn_start = m.clock.insns
     smp = len(m.vcpus)
     slice_len = m.config.slice_insns if smp > 1 else SINGLE_SLICE
+    live_console = m.console.live
     # The round-robin position survives the end of a run (max-insns, timeout, until, snapshot), so that a run
     # stopped and resumed, here or after a restore, schedules exactly as the uninterrupted one.
     while m.stop_reason is None:
@@ -131,6 +132,8 @@ def _run(m: SpaprMachine, *, max_insns: int | None, timeout: float | None) -> Ru
             m.rr_pos += 1
             continue
         v = m.vcpus[i]
+        if live_console:
+            m.poll_console()
         check_interrupts(m, i)
         if m.stop_reason is not None:
             break

@@ -19,6 +19,7 @@ from xive_machine.cpu import regs as R
 from xive_machine.cpu.fast import lib as fastlib
 from xive_machine.cpu.vcpu import Q_MSR, Q_R3, W_INSN, W_INTNO, W_NOUT, VCpu
 from xive_machine.errors import ConfigError, HcallError
+from xive_machine.firmware.devtree import IRQ_VIO_BASE
 from xive_machine.firmware.elf import LoadedKernel
 from xive_machine.firmware.rtas import RtasDispatcher
 from xive_machine.hcalls.codes import H, opcode_name
@@ -98,6 +99,9 @@ class CpuState:
     slb_shadow: int = 0
     dispatch: int = 0  # VPA dispatch counter: even while running, odd while ceded
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+VTY_IRQ = IRQ_VIO_BASE  # /vdevice/vty@71000000 interrupts, as QEMU claims it
 
 
 class SpaprMachine:
@@ -352,6 +356,13 @@ class SpaprMachine:
 
     # ------------------------------------------------------------------------------------------------
     # device lines and inspection
+    def poll_console(self) -> None:
+        """Live console input arrived: pulse the vty's interrupt (an MSI, as QEMU's spapr-vty), so a guest
+        driver that waits for it (Linux hvc_vio) reads; a polling guest just finds the bytes."""
+        if self.console.poll_live() and self.intc is not None:
+            self.intc.set_irq(VTY_IRQ, True)
+            self.intc.set_irq(VTY_IRQ, False)
+
     def raise_irq(self, lisn: int, level: bool = True) -> None:
         """A device interrupt line (LSI: held at `level`; MSI: a rising edge is one event), as a device model
         would drive it, on whichever controller is active. An unclaimed line is reported in the trace."""
