@@ -386,3 +386,17 @@ def test_describe(r):
     text = r.dev.describe()
     assert text.startswith("kvm-xive fd") and "source 0x1200 LSI server 1 prio 05" in text
     assert "vcpu 1 server 1" in text
+
+
+def test_source_with_an_unknown_server_is_accepted_and_rejects(r):
+    """xive_set_source does not check the server (a failed targeting leaves the source alone): the word is
+    kept, and an event finds no presenter, so it waits as rejected (QUEUED) with no line raised."""
+    r.source(0x1000, server=99, prio=5)
+    assert U.xics_source_decode(r.word(0x1000))["server"] == 99
+    r.vm.irq_line(0x1000, U.KVM_INTERRUPT_SET)
+    assert r.lines == [] and U.xics_source_decode(r.word(0x1000))["queued"]
+    assert r.vm.rtas_call(0x200A, [0x1000, 99, 5], 1) is None  # (no token defined: QEMU would answer)
+    r.vm.define_rtas_token("ibm,set-xive", 0x200A)
+    assert r.vm.rtas_call(0x200A, [0x1000, 99, 5], 1) == [-3]  # RTAS does check it
+    assert r.vm.rtas_call(0x200A, [0x1000, 1, 5], 1) == [0]
+    assert r.hc(1, Op.H_CPPR, 0xFF) == (H.SUCCESS,) and r.lines == [(1, True)]  # the resend finds server 1
