@@ -69,6 +69,9 @@ def check_at(path: str, n: int, **options) -> None:
     ("xive-ipi-smp", {"smp": 2}, (300_000, 700_000)),
     ("xive-ipi-smp", {"smp": 4}, (1_000_000,)),
     ("xics-ipi", {}, (150_000, 300_000)),
+    ("xics-ipi", {"irqchip": "kvm"}, (150_000, 300_000)),  # XICS state in the XICS-on-XIVE device
+    ("xics-ipi-smp", {"smp": 2, "irqchip": "kvm"}, (60_000, 120_000, 180_000)),
+    ("xive-ipi-smp", {"smp": 2, "irqchip": "kvm"}, (60_000,)),  # before CAS: XICS-on-XIVE, then XIVE native
     ("timer", {}, (5_000_000, 15_000_000)),  # decrementer armed, vCPU ceded
     ("xive-ipi-le", {}, (250_000,)),
     ("hello", {"boot": "fdt"}, (60_000,)),
@@ -104,6 +107,28 @@ def test_xive_state_moves_between_backends(image, saved_on, restored_on) -> None
         assert m2.config.irqchip == restored_on
         assert m2.run().console == console
     m.close()
+
+
+@pytest.mark.parametrize(("saved_on", "restored_on"), [("emulated", "kvm"), ("kvm", "emulated"), ("kvm", "kvm")])
+def test_xics_state_moves_between_backends(image, saved_on, restored_on) -> None:
+    """While XICS is active (presenters and sources in the XICS-on-XIVE device under kvm), a snapshot of one
+    backend saves again to the same bytes on the other and goes on exactly as the original."""
+    path = image("xics-ipi-smp")
+    console, _, insns = reference(path, (("smp", 2),))
+    m = machine(path, smp=2, irqchip=saved_on)
+    m.run(max_insns=150_000)
+    assert m.intc.name == "xics" and not m.xive_negotiated
+    data = m.save()
+    with migration.restore(data, echo_console=False, irqchip=restored_on) as m2:
+        assert m2.config.irqchip == restored_on
+        assert sections_without_stop_reason(m2.save()) == sections_without_stop_reason(data)
+        assert m2.run().console == console
+        assert m2.clock.insns == insns
+    m.close()
+
+
+def test_ten_random_snapshot_cycles_xics_ipi_smp_kvm(image) -> None:
+    run_cycles(image("xics-ipi-smp"), seed=4, cycles=10, smp=2, irqchip="kvm")
 
 
 def run_cycles(path: str, seed: int, cycles: int, **options) -> None:

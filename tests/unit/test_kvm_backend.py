@@ -207,6 +207,8 @@ def test_restore_refused_by_the_device_is_a_config_error():
 
 
 def test_machine_switches_device_with_the_interrupt_mode():
+    """The CAS switch: the XICS-on-XIVE device is released before the XIVE-native one is created, and back."""
+    from xive_machine.kvm.xics_on_xive import KvmXicsOnXive
     from xive_machine.machine import platform
     from xive_machine.machine.config import MachineConfig
     from xive_machine.machine.spapr import SpaprMachine
@@ -214,15 +216,17 @@ def test_machine_switches_device_with_the_interrupt_mode():
     m = SpaprMachine(MachineConfig(irqchip="kvm", ic_mode="dual", smp=2, echo_console=False))
     m.prepare()
     x = m.controllers["xive"]
-    assert isinstance(x, KvmSpaprXive) and m.intc.name == "xics" and m.kvm_vm.xive is None
+    xics_dev = m.kvm_vm.xive
+    assert isinstance(x, KvmSpaprXive) and m.intc.name == "xics" and isinstance(xics_dev, KvmXicsOnXive)
     platform.activate_controller(m, "xive")  # what CAS does when the guest picks XIVE
     first = x.dev
-    assert m.intc is x and m.kvm_vm.xive is first
+    assert xics_dev.released and m.intc is x and m.kvm_vm.xive is first
     assert all(v.xive_vcpu is not None for v in m.kvm_vm.vcpus)
     assert "kvm-xive-native" in x.describe()
     platform.activate_controller(m, "xics")
-    assert first.released and m.kvm_vm.xive is None
+    assert first.released and isinstance(m.kvm_vm.xive, KvmXicsOnXive)
     platform.activate_controller(m, "xive")
     assert m.kvm_vm.xive is x.dev is not first
-    m.prepare()  # machine reset: controllers rebuilt, the old device closed
-    assert x.dev is None and m.kvm_vm.xive is None
+    m.prepare()  # machine reset: controllers rebuilt, the old devices closed, XICS active again
+    assert x.dev is None and isinstance(m.kvm_vm.xive, KvmXicsOnXive)
+    m.close()

@@ -80,3 +80,50 @@ def test_vp_state_word_is_tima_byte_order():
 @pytest.mark.parametrize("value", [{"flags": 1, "qshift": 16}, U.xive_eq(1, 16)])
 def test_as_eq_bytes(value):
     assert U.as_eq_bytes(value) == U.xive_eq(1, 16)
+
+
+def test_xics_identifiers_are_the_kernel_values():
+    assert U.KVM_DEV_TYPE_XICS == 3 and U.KVM_CAP_IRQ_XICS == 92 and U.KVM_CAP_PPC_RTAS == 91
+    assert (U.KVM_DEV_XICS_GRP_SOURCES, U.KVM_DEV_XICS_GRP_CTRL, U.KVM_DEV_XICS_NR_SERVERS) == (1, 2, 1)
+    assert U.KVM_REG_PPC_ICP_STATE == 0x103000000000008C and U.kvm_reg_size(U.KVM_REG_PPC_ICP_STATE) == 8
+    assert (U.KVMPPC_XICS_FIRST_IRQ, U.KVMPPC_XICS_NR_IRQS, U.XICS_IPI) == (16, 1 << 20, 2)
+    assert (U.KVM_INTERRUPT_SET, U.KVM_INTERRUPT_UNSET, U.KVM_INTERRUPT_SET_LEVEL) == (
+        0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD)
+
+
+def test_xics_shifts_and_masks_match_the_header():
+    """The header writes these masks unshifted: value = (word >> SHIFT) & MASK."""
+    assert (U.KVM_XICS_DESTINATION_SHIFT, U.KVM_XICS_DESTINATION_MASK) == (0, 0xFFFFFFFF)
+    assert (U.KVM_XICS_PRIORITY_SHIFT, U.KVM_XICS_PRIORITY_MASK) == (32, 0xFF)
+    assert (U.KVM_XICS_LEVEL_SENSITIVE, U.KVM_XICS_MASKED, U.KVM_XICS_PENDING, U.KVM_XICS_PRESENTED,
+            U.KVM_XICS_QUEUED) == (1 << 40, 1 << 41, 1 << 42, 1 << 43, 1 << 44)
+    assert (U.KVM_REG_PPC_ICP_CPPR_SHIFT, U.KVM_REG_PPC_ICP_CPPR_MASK) == (56, 0xFF)
+    assert (U.KVM_REG_PPC_ICP_XISR_SHIFT, U.KVM_REG_PPC_ICP_XISR_MASK) == (32, 0xFFFFFF)
+    assert (U.KVM_REG_PPC_ICP_MFRR_SHIFT, U.KVM_REG_PPC_ICP_MFRR_MASK) == (24, 0xFF)
+    assert (U.KVM_REG_PPC_ICP_PPRI_SHIFT, U.KVM_REG_PPC_ICP_PPRI_MASK) == (16, 0xFF)
+
+
+def test_xics_words_in_memory():
+    w = U.xics_source(0x1234, 5, masked=True, lsi=True, pending=True)
+    assert w == 0x0000_0705_0000_1234 and U.u64(w) == bytes.fromhex("3412000005070000")
+    assert U.KvmXicsSource.parse(U.u64(w)).destination == 0x1234
+    assert U.icp_state(0xFF, 0x1100, 5, 4) == 0xFF00_1100_0504_0000
+    assert U.KvmPpcIcpState.build(dict(cppr=0xFF, xisr=0x1100, mfrr=5, ppri=4)) == U.u64(0xFF00_1100_0504_0000)
+
+
+@given(st.integers(0, (1 << 32) - 1), st.integers(0, 0xFF), st.booleans(), st.booleans(), st.booleans(),
+       st.booleans(), st.booleans())
+def test_xics_source_shift_mask_agree_with_construct(server, prio, masked, lsi, pending, presented, queued):
+    word = U.xics_source(server, prio, masked=masked, lsi=lsi, pending=pending, presented=presented, queued=queued)
+    c = U.KvmXicsSource.parse(U.u64(word))
+    assert (c.destination, c.priority, c.masked, c.level_sensitive, c.pending, c.presented, c.queued) == (
+        server, prio, masked, lsi, pending, presented, queued)
+    assert U.xics_source_decode(word) == dict(server=server, priority=prio, masked=masked, lsi=lsi,
+                                              pending=pending, presented=presented, queued=queued)
+
+
+@given(st.integers(0, 0xFF), st.integers(0, 0xFFFFFF), st.integers(0, 0xFF), st.integers(0, 0xFF))
+def test_icp_state_round_trip(cppr, xisr, mfrr, ppri):
+    word = U.icp_state(cppr, xisr, mfrr, ppri)
+    c = U.KvmPpcIcpState.parse(U.u64(word))
+    assert (c.cppr, c.xisr, c.mfrr, c.ppri) == U.icp_state_decode(word) == (cppr, xisr, mfrr, ppri)

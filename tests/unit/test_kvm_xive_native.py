@@ -90,15 +90,16 @@ def test_create_device_rules():
     assert vm.check_extension(U.KVM_CAP_PPC_IRQ_XIVE) == 1
     assert vm.check_extension(12345) == 0
     with pytest.raises(KvmError) as e:
-        vm.create_device(3)  # KVM_DEV_TYPE_XICS: not modelled in this VM
+        vm.create_device(4)  # KVM_DEV_TYPE_VFIO: not modelled
     assert err(e) == errno.ENODEV
     assert vm.create_device(U.KVM_DEV_TYPE_XIVE, U.KVM_CREATE_DEVICE_TEST) is None
     assert vm.xive is None
     dev = vm.create_device(U.KVM_DEV_TYPE_XIVE)
     assert dev.name == "kvm-xive-native" and vm.host.fds[dev.fd] is dev
-    with pytest.raises(KvmError) as e:
-        vm.create_device(U.KVM_DEV_TYPE_XIVE)
-    assert err(e) == errno.EEXIST
+    for other in (U.KVM_DEV_TYPE_XIVE, U.KVM_DEV_TYPE_XICS):  # one XIVE-backed device per VM (kvm->arch.xive)
+        with pytest.raises(KvmError) as e:
+            vm.create_device(other)
+        assert err(e) == errno.EEXIST
     dev.close()
     assert vm.xive is None and dev.fd not in vm.host.fds
     assert vm.create_device(U.KVM_DEV_TYPE_XIVE) is not None
@@ -427,8 +428,13 @@ def test_vp_state_errors():
     assert err(e) == errno.ENXIO
     v.enable_cap(U.KVM_CAP_PPC_IRQ_XIVE, (g.dev.fd, 0))
     with pytest.raises(KvmError) as e:
-        v.get_one_reg(U.KVM_REG_PPC | U.KVM_REG_SIZE_U64 | 0x8C)
+        v.get_one_reg(U.KVM_REG_PPC | U.KVM_REG_SIZE_U64 | 0x8E)
     assert err(e) == errno.EINVAL
+    # ICP_STATE of a native vCPU: kvmppc_xive_get_icp reads its zeroed CPPR/MFRR; a set meets a pushed context
+    assert U.icp_state_decode(int.from_bytes(v.get_one_reg(U.KVM_REG_PPC_ICP_STATE), "little")) == (0, 0, 0, 0xFF)
+    with pytest.raises(KvmError) as e:
+        v.set_one_reg(U.KVM_REG_PPC_ICP_STATE, 0)
+    assert err(e) == errno.EIO
     with pytest.raises(KvmError) as e:
         v.set_one_reg(U.KVM_REG_PPC_VP_STATE, bytes(16))  # context pushed (vCPU running)
     assert err(e) == errno.EBUSY

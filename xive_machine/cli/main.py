@@ -27,7 +27,8 @@ def _machine_args(p: argparse.ArgumentParser, *, image: bool = True) -> None:
     p.add_argument("--ic-mode", choices=("xics", "xive", "dual"), default="dual",
                    help="interrupt-controller modes the platform offers, as QEMU's ic-mode (default dual)")
     p.add_argument("--irqchip", choices=("emulated", "kvm"), default="emulated",
-                   help="XIVE backend: the emulated model or the KVM XIVE-native device model")
+                   help="interrupt-controller backend: the emulated models, or the KVM device models "
+                        "(XICS-on-XIVE while XICS is active, XIVE native once CAS picks XIVE)")
     p.add_argument("--max-compat", choices=("power8", "power9", "power10"), default="power9",
                    help="highest compat mode CAS may select (default power9)")
     p.add_argument("--clock", choices=("deterministic", "host"), default="deterministic",

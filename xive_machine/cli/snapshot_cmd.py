@@ -60,7 +60,7 @@ def cmd_info(ns: argparse.Namespace) -> int:
 def add_parsers(sub: Any) -> None:
     r = sub.add_parser("restore", help="go on from a snapshot to the end; console on stdout, exit status as run")
     r.add_argument("--irqchip", choices=("emulated", "kvm"), default=None,
-                   help="XIVE backend to restore onto (default: the one saved)")
+                   help="interrupt-controller backend to restore onto (default: the one saved)")
     r.add_argument("--console", choices=("stdio", "none"), default="stdio",
                    help="stdio: guest output from the snapshot point on, to stdout (default); none: quiet")
     r.add_argument("--full-console", action="store_true",

@@ -84,7 +84,7 @@ from xive_machine.kvm.uapi import (
     xive_eq,
     xive_eq_decode,
 )
-from xive_machine.kvm.vm import KvmVm
+from xive_machine.kvm.vm import KvmVm, vm_of
 from xive_machine.kvm.xive_native import KvmXiveNative
 
 _MGMT = 1 << 16  # odd page of a source's pair
@@ -716,11 +716,7 @@ def make_kvm_xive(machine: Any, *, tcg_ring_reset: bool = False) -> KvmSpaprXive
     controller switches (CAS, reset) and is kept on the machine as `machine.kvm_vm`. The device itself is
     created when the controller is activated (its windows asked for, or a vCPU connected) and released when
     the last vCPU is disconnected or the controller closed."""
-    vm = getattr(machine, "kvm_vm", None)
-    if vm is None:
-        vm = KvmVm(machine)
-        machine.kvm_vm = vm
-    return KvmSpaprXive(vm, machine.nr_cpus, machine.irq_line, tcg_ring_reset=tcg_ring_reset)
+    return KvmSpaprXive(vm_of(machine), machine.nr_cpus, machine.irq_line, tcg_ring_reset=tcg_ring_reset)
 
 
 __all__ = ["KVM_XIVE_HCALLS", "KvmEqView", "KvmSpaprXive", "KvmXiveSource", "make_kvm_xive"]

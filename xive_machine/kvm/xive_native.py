@@ -55,6 +55,7 @@ from xive_machine.intc.xive.tctx import IPB_TO_PIPR, PRIO_TO_IPB, XiveTCTX
 from xive_machine.kvm.device import AttrValue, DeviceMapping, KvmDevice, VmFault, attr_struct, attr_u32, attr_u64
 from xive_machine.kvm.uapi import (
     HOST_PAGE_SHIFT,
+    KVM_CAP_PPC_IRQ_XIVE,
     KVM_DEV_XIVE_EQ_SYNC,
     KVM_DEV_XIVE_GRP_CTRL,
     KVM_DEV_XIVE_GRP_EQ_CONFIG,
@@ -82,7 +83,7 @@ from xive_machine.kvm.uapi import (
     source_config_decode,
     xive_eq,
 )
-from xive_machine.kvm.vm import KVMPPC_IRQ_DEFAULT, KVMPPC_IRQ_XIVE
+from xive_machine.kvm.vm import KVMPPC_IRQ_DEFAULT, KVMPPC_IRQ_XIVE, check_nr_servers
 
 if TYPE_CHECKING:
     from xive_machine.kvm.vm import KvmVcpu, KvmVm
@@ -258,6 +259,7 @@ class KvmXiveNative(KvmDevice):
     """One `kvm-xive-native` device of a VM (`kvmppc_xive_native_create`): at most one per VM."""
 
     name = "kvm-xive-native"
+    irq_cap = KVM_CAP_PPC_IRQ_XIVE  # KVM_ENABLE_CAP that connects a vCPU to it
 
     def __init__(self, vm: KvmVm, fd: int) -> None:
         super().__init__(fd)
@@ -362,12 +364,7 @@ class KvmXiveNative(KvmDevice):
     def set_nr_servers(self, nr_servers: int) -> None:
         """`kvmppc_xive_set_nr_servers`: EINVAL for 0 or > KVM_MAX_VCPU_IDS, EBUSY once the VP block exists;
         values above KVM_MAX_VCPUS are clamped."""
-        cfg = self.host.config
-        if not nr_servers or nr_servers > cfg.max_vcpu_ids:
-            raise KvmError(errno.EINVAL, f"nr_servers {nr_servers}")
-        if self.vp_base is not None:
-            raise KvmError(errno.EBUSY, "VP block already allocated")
-        self.nr_servers = min(nr_servers, cfg.max_vcpus)
+        self.nr_servers = check_nr_servers(self.host.config, nr_servers, self.vp_base is not None)
 
     def reset(self) -> None:
         """`kvmppc_xive_reset`: every vCPU's queues released, every unmasked source masked (PQ 01)."""

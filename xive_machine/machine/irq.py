@@ -1,4 +1,4 @@
-"""What the sPAPR machine asks of any interrupt controller (XICS, emulated XIVE, KVM-device XIVE).
+"""What the sPAPR machine asks of any interrupt controller (emulated XICS and XIVE, KVM-device XICS and XIVE).
 
 QEMU's `SpaprInterruptControllerClass` in Python: the machine holds exactly one active controller, chosen
 by `--ic-mode` and switched at CAS time. Controllers never import `cpu/` or Unicorn: they signal a vCPU

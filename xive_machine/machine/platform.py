@@ -127,6 +127,10 @@ def install(m: SpaprMachine) -> None:
 def make_controller(m: SpaprMachine, name: str) -> Any:
     nr = m.nr_cpus
     if name == "xics":
+        if m.config.irqchip == "kvm":
+            from xive_machine.kvm.xics_backend import make_kvm_xics
+
+            return make_kvm_xics(m, xive_active=lambda: m.xive_negotiated, timebase=m.clock.tb)
         from xive_machine.intc.xics.spapr import SpaprXics
 
         return SpaprXics(nr, m.irq_line, xive_active=lambda: m.xive_negotiated, timebase=m.clock.tb)

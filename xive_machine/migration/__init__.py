@@ -2,8 +2,9 @@
 `load_state(m, src)`, `info(src)`. `src` is snapshot bytes or a file path.
 
 A snapshot is taken between runs (after `m.run(max_insns=N)` stopped): vCPUs, RAM, the interrupt
-controllers (XIVE quiesced in QEMU's order, see `migration/xive.py`), CAS, the device tree, the client
-interface, console, clock and the machine's own state. Restored in a fresh machine (any process, either XIVE
+controllers (XIVE quiesced in QEMU's order, see `migration/xive.py`; under `--irqchip kvm` XICS read through
+the XICS-on-XIVE device's source attributes and ICP_STATE, as QEMU's pre_save), CAS, the device tree, the client
+interface, console, clock and the machine's own state. Restored in a fresh machine (any process, either
 backend), the deterministic run goes on exactly as the original does from the same point.
 """
 

@@ -5,7 +5,8 @@ configuration. Nothing of Unicorn is pickled: registers and SPRs are read and wr
 Restore order (each step relies on the previous one):
  1. platform reset (controllers per ic-mode, tree, client interface), then the saved active controller,
  2. RAM (then every vCPU's translated code dropped), boot images, kernel and firmware facts,
- 3. controllers' state (XIVE in QEMU's KVM order, see migration/xive.py), which re-drives the IRQ lines,
+ 3. controllers' state (XIVE in QEMU's KVM order, see migration/xive.py; a KVM XICS pushes sources, then
+    presenters, into its device), which re-drives the IRQ lines,
  4. tree, client interface, CAS record, console, clock, machine fields,
  5. vCPUs: registers, SPRs (trampoline flushed at once, so it costs no guest instructions), and last the
     per-vCPU machine state, which overwrites whatever step 3's line changes left there,

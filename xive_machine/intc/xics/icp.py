@@ -62,6 +62,13 @@ class ICP:
         self.mfrr = LOWEST_PRIORITY
         self._set_output(False)
 
+    def load(self, xirr: int, pending_priority: int, mfrr: int) -> None:
+        """Put a saved presenter state back (a restore); the output follows XISR as it always does."""
+        self.xirr = xirr & 0xFFFFFFFF
+        self.pending_priority = pending_priority & 0xFF
+        self.mfrr = mfrr & 0xFF
+        self._set_output(bool(self.xirr & XISR_MASK))
+
     @property
     def cppr(self) -> int:
         return self.xirr >> 24

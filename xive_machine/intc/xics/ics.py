@@ -92,6 +92,17 @@ class ICS:
         self.flags[srcno] &= ~XICS_FLAGS_IRQ_MASK & 0xFF
         self._sync(srcno)
 
+    def load(self, srcno: int, server: int, priority: int, saved_priority: int, status: int,
+             flags: int | None = None) -> None:
+        """Put one source's saved state back as it was (a restore: nothing is delivered or traced)."""
+        self.server[srcno] = server
+        self.priority[srcno] = priority & 0xFF
+        self.saved_priority[srcno] = saved_priority & 0xFF
+        self.status[srcno] = status & 0xFF
+        if flags is not None:
+            self.flags[srcno] = flags & 0xFF
+        self._sync(srcno)
+
     # --- delivery ---
 
     def _deliver(self, s: int) -> None:
