@@ -35,6 +35,14 @@ struct xm_trap {
     uint32_t fast_sprg0;       /* H_SET_SPRG0 served here (tracing off, the stock handler installed) */
     uint64_t sprg0;            /* SPRG0 as the machine keeps it (see timebase.SHADOW_SPRS) */
     struct xm_mmu *mmu;        /* the guest MMU (radix), shared by the TLB-fill hook and the block scan */
+    struct xm_hist *hist;      /* the last hcalls, for the report when a guest panics or runs wild */
+};
+#define XM_HIST 32
+struct xm_hist {
+    uint64_t *seq;       /* machine-wide sequence number, shared by every vCPU's history */
+    uint64_t n;          /* entries written (the next one goes to n % XM_HIST) */
+    uint64_t num[XM_HIST], op[XM_HIST], a0[XM_HIST], a1[XM_HIST], a2[XM_HIST], a3[XM_HIST], pc[XM_HIST];
+    int64_t rc[XM_HIST];
 };
 struct xm_mmu {
     unsigned char *ram;  /* guest RAM, for the table walk */
@@ -129,6 +137,14 @@ struct xm_trap {
     uint32_t fast_sprg0;       /* H_SET_SPRG0 served here (tracing off, the stock handler installed) */
     uint64_t sprg0;            /* SPRG0 as the machine keeps it (see timebase.SHADOW_SPRS) */
     struct xm_mmu *mmu;
+    struct xm_hist *hist;
+};
+#define XM_HIST 32
+struct xm_hist {
+    uint64_t *seq;
+    uint64_t n;
+    uint64_t num[XM_HIST], op[XM_HIST], a0[XM_HIST], a1[XM_HIST], a2[XM_HIST], a3[XM_HIST], pc[XM_HIST];
+    int64_t rc[XM_HIST];
 };
 struct xm_mmu {
     unsigned char *ram;
@@ -250,6 +266,19 @@ static void xm_intr_hook(void *uc, uint32_t intno, void *user)
             return;
         }
     }
+    struct xm_hist *h = t->hist;
+    uint64_t slot = 0;
+    if (h && intno == 8) { /* every sc, before it is served: what a post-mortem wants to see */
+        slot = h->n++ % XM_HIST;
+        h->num[slot] = (*h->seq)++;
+        h->op[slot] = t->r[0];
+        h->a0[slot] = t->r[1];
+        h->a1[slot] = t->r[2];
+        h->a2[slot] = t->r[3];
+        h->a3[slot] = t->r[4];
+        h->pc[slot] = t->pc - 4;
+        h->rc[slot] = 0;
+    }
     /* H_SET_SPRG0 (0x24) from supervisor state: the whole hcall is one store, so it never leaves C. */
     if (t->fast_sprg0 && intno == 8 && (t->insn == 0x44000022u || t->insn == 0x22000044u) &&
         !(t->msr & XM_MSR_PR) && t->r[0] == 0x24) {
@@ -259,8 +288,11 @@ static void xm_intr_hook(void *uc, uint32_t intno, void *user)
         return;
     }
     xm_py_trap(t);
-    if (t->nout > 0)
+    if (t->nout > 0) {
         p_rwb(uc, regids, (void *const *)ptrs, t->nout > 10 ? 10 : t->nout);
+        if (h && intno == 8)
+            h->rc[slot] = (int64_t)t->r[0];
+    }
     if (t->tramp_entry) {
         /* The fast SPR trampoline (`mtspr spr,r0; ld r0,slot; ba return`): park r0, load the value. */
         uint64_t r0 = 0;

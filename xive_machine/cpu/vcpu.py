@@ -40,6 +40,7 @@ _FAST_MSR_MASK = R.MSR_SF | R.MSR_PR | R.MSR_IR | R.MSR_DR
 MASK64 = 0xFFFF_FFFF_FFFF_FFFF
 
 TrapHandler = Callable[["VCpu"], None]
+_HIST_SEQ = ffi.new("uint64_t *")  # one sequence for every vCPU's hcall history (process-wide is enough)
 _rr = lib.xm_reg_read  # (uc, regid) -> u64
 _rw = lib.xm_reg_write  # (uc, regid, u64)
 
@@ -218,6 +219,9 @@ class VCpu:
         self._scanned = ffi.new("uint64_t[]", 2 * 65536)  # XM_SCAN_CAP (key, generation) pairs
         self.mmu.scanned = self._scanned
         self.trap.mmu = self.mmu
+        self.hist = ffi.new("struct xm_hist *")
+        self.hist.seq = _HIST_SEQ
+        self.trap.hist = self.hist
         # The deterministic clock as C sees it (timebase reads served without Python; see xm_time_hook).
         self.time = ffi.new("struct xm_time *")
         self.time.ipu = 1000
@@ -484,6 +488,18 @@ class VCpu:
     @property
     def guest_msr(self) -> int:
         return self.redirect[2] if self.redirect is not None else _rr(self._h, R.REG_MSR)
+
+    def hcall_history(self) -> list[tuple[int, int, int, tuple[int, int, int, int], int, int]]:
+        """The last hcalls this vCPU made, oldest first: (sequence, opcode, pc, first four args, rc, vCPU).
+        Recorded in C for every `sc`, whatever tracing is on."""
+        h = self.hist
+        n = int(h.n)
+        out = []
+        for k in range(max(0, n - 32), n):
+            i = k % 32
+            out.append((int(h.num[i]), int(h.op[i]), int(h.pc[i]),
+                        (int(h.a0[i]), int(h.a1[i]), int(h.a2[i]), int(h.a3[i])), int(h.rc[i]), self.index))
+        return out
 
     # --- timebase reads served in C --------------------------------------------------------------------
     def hook_time_site(self, addr: int, upper: bool, gpr: int) -> None:

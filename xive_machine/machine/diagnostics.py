@@ -29,3 +29,26 @@ def dump(m: SpaprMachine, vcpu: VCpu, at: int | None = None) -> str:
     except Exception:  # noqa: BLE001 - a diagnostic must never fail
         pass
     return "\n".join(lines)
+
+
+def last_hcalls(m: SpaprMachine, count: int = 16) -> str:
+    """The machine's last hcalls across vCPUs, oldest first, as a post-mortem shows them."""
+    from xive_machine.hcalls.codes import opcode_name
+
+    calls = sorted(c for v in m.vcpus for c in v.hcall_history())[-count:]
+    lines = [f"last {len(calls)} hcalls (oldest first):"]
+    for seq, op, pc, args, rc, cpu in calls:
+        shown = ", ".join(f"{a:#x}" for a in args)
+        lines.append(f"  #{seq} vCPU {cpu} at {pc:#x}: {opcode_name(op)}({shown}) -> {rc}")
+    return "\n".join(lines)
+
+
+def post_mortem(m: SpaprMachine) -> str:
+    """Everything a report of a guest's death carries: the last hcalls, then each vCPU's state."""
+    parts = [last_hcalls(m)]
+    for v in m.vcpus:
+        try:
+            parts.append(dump(m, v))
+        except Exception:  # noqa: BLE001 - a diagnostic must never fail
+            parts.append(f"vCPU {v.index}: state unavailable")
+    return "\n".join(parts)

@@ -76,6 +76,28 @@ def _next_timer_tb(m: SpaprMachine) -> int | None:
     return min(pending) if pending else None
 
 
+IDLE_POLL_S = 0.01  # an idle machine with a live console looks for input this often
+
+
+def _idle_wait(m: SpaprMachine, next_tb: int | None) -> bool:
+    """Every vCPU idles and a person may type: let idle time pass at the wall clock's pace (skipping it would
+    race the guest's clock ahead by hours while it waits for a key), then look for input, which interrupts.
+    True when the loop should look again; False when a ceded machine has nothing left to wait for."""
+    if next_tb is None and not any(st.state == CEDED for st in m.cpus):
+        return False
+    now = m.clock.ns()
+    deadline = m.clock.ns_for_tb(next_tb) if next_tb is not None else None
+    wait_ns = IDLE_POLL_S * 1e9 if deadline is None else min(IDLE_POLL_S * 1e9, max(0, deadline - now))
+    t0 = time.perf_counter_ns()
+    if wait_ns > 0:
+        time.sleep(wait_ns / 1e9)
+    target = now + (time.perf_counter_ns() - t0)
+    m.clock.advance_to_ns(target if deadline is None else min(target, deadline))
+    m.poll_console()
+    _expire_timers(m)
+    return True
+
+
 def run(m: SpaprMachine, *, max_insns: int | None, timeout: float | None) -> RunResult:
     """The loop proper runs with the cyclic garbage collector paused: the hot paths allocate short-lived
     objects only, and a collection in the middle of a run costs more than the whole run of a small guest."""
@@ -114,6 +136,10 @@ def _run(m: SpaprMachine, *, max_insns: int | None, timeout: float | None) -> Ru
             runnable = [i for i, st in enumerate(m.cpus) if st.state == RUNNING]
             if not runnable:
                 nxt = _next_timer_tb(m)
+                if live_console and _idle_wait(m, nxt):
+                    if wall_deadline is not None and time.perf_counter() > wall_deadline:
+                        m.stop("timeout", 3, f"stopped after {timeout:g} s (--timeout)")
+                    continue
                 if nxt is None:
                     if any(st.state == CEDED for st in m.cpus):
                         m.stop("idle", 3, "every vCPU is idle (H_CEDE) and no timer or interrupt can wake one")

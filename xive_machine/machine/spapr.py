@@ -496,8 +496,12 @@ class SpaprMachine:
         self.stop("reboot", 0, "the guest requested a reboot")
 
     def os_term(self, message: str) -> None:
+        """ibm,os-term: the guest's last words (Linux: its panic text), the last hcalls and every vCPU's
+        state; exit status 1, as the guest ended abnormally."""
+        from xive_machine.machine import diagnostics
+
         self.os_term_message = message
-        self.stop("os-term", 1, f"the guest terminated: {message}")
+        self.stop("os-term", 1, f"the guest terminated: {message}\n{diagnostics.post_mortem(self)}")
 
     def cpu_stopped(self, cpu: int) -> bool:
         return self.cpus[cpu].state == STOPPED
