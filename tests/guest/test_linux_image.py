@@ -10,7 +10,6 @@ cached in guest_images/build/linux-cache), so nothing is skipped because the ima
 
 from __future__ import annotations
 
-import fcntl
 import importlib.util
 import io
 import os
@@ -18,13 +17,13 @@ import re
 import stat
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 from elftools.elf.elffile import ELFFile
 
+from tests.guest.conftest import LinuxGuest
 from xive_machine.oracle.qemu import qemu_available, qemu_command, run_qemu
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,28 +49,6 @@ def _load_builder() -> ModuleType:
 
 
 builder = _load_builder()
-
-
-@dataclass(frozen=True)
-class LinuxGuest:
-    vmlinux: Path
-    initramfs: Path
-    init: Path
-
-
-@pytest.fixture(scope="session")
-def linux_guest() -> LinuxGuest:
-    """Run ``make linux-guest`` once (under the same lock as the other image builds)."""
-    with open(REPO / ".build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        proc = subprocess.run(["make", "-s", "linux-guest", f"PYTHON={sys.executable}"], cwd=REPO,
-                              capture_output=True, text=True)  # fmt: skip
-    if proc.returncode != 0:
-        pytest.fail(f"make linux-guest failed:\n{proc.stdout}\n{proc.stderr}")
-    guest = LinuxGuest(BUILD / "vmlinux", BUILD / "initramfs.cpio", BUILD / "linux" / "init")
-    for path in (guest.vmlinux, guest.initramfs, guest.init):
-        assert path.is_file(), f"make linux-guest did not produce {path}"
-    return guest
 
 
 @pytest.fixture(scope="session")
