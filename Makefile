@@ -30,7 +30,7 @@ test: firmware guests
 test-fast: firmware guests
 	$(PYTHON) -m pytest -q -m "not qemu and not slow"
 
-bench: firmware guests
+bench: firmware guests linux-guest
 	$(PYTHON) -m xive_machine.bench --json bench/results.json
 
 lint:

@@ -71,7 +71,7 @@ def _qemu(image: str, append: str | None = None, ic_mode: str = "dual", smp: int
     return qemu_command(image, ic_mode=ic_mode, smp=smp, append=append)
 
 
-def bench(runs: int, with_qemu: bool) -> dict[str, dict[str, float | None]]:
+def bench(runs: int, with_qemu: bool, linux: bool = True) -> dict[str, dict[str, float | None]]:
     from xive_machine.oracle.qemu import qemu_available
 
     hello = str(BUILD / "hello.elf")
@@ -148,6 +148,12 @@ def bench(runs: int, with_qemu: bool) -> dict[str, dict[str, float | None]]:
         out[name] = _round_trips(image, mode, runs, qemu)
     out["xive_ipis_per_s_4_vcpus"] = _round_trips(str(BUILD / "xive-ipi-smp.elf"), "xive", runs, qemu, smp=4,
                                                   per_run=2000)
+
+    # 7. Debian's Linux on 2 vCPUs with XIVE (make linux-guest): to the shell, and one boot's statistics
+    from xive_machine import bench_linux
+
+    if linux and bench_linux.available():
+        out.update(bench_linux.figures(max(1, min(runs, 3)), qemu))
     return out
 
 
@@ -244,9 +250,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m xive_machine.bench", description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=5, help="runs per figure (median reported)")
     p.add_argument("--no-qemu", action="store_true", help="skip the QEMU side")
+    p.add_argument("--no-linux", action="store_true", help="skip the Linux boot figures")
+    p.add_argument("--only-linux", action="store_true", help="only the Linux boot figures")
     p.add_argument("--json", default="bench/results.json", help="where to write the figures")
     ns = p.parse_args(argv)
-    results = bench(ns.runs, not ns.no_qemu)
+    if ns.only_linux:
+        from xive_machine import bench_linux
+        from xive_machine.oracle.qemu import qemu_available
+
+        results = bench_linux.figures(max(1, min(ns.runs, 3)), not ns.no_qemu and qemu_available())
+    else:
+        results = bench(ns.runs, not ns.no_qemu, linux=not ns.no_linux)
     print(render(results))
     os.makedirs(os.path.dirname(ns.json) or ".", exist_ok=True)
     with open(ns.json, "w") as f:
