@@ -32,7 +32,29 @@ class GuestRam:
         self.address = ctypes.addressof(ctypes.c_char.from_buffer(self._map))
         # Pages written by the host side (EQ writes, hcall copies) or marked by EQ sync: the dirty log that
         # migration reads. Guest stores are not tracked here (Unicorn gives no cheap dirty bitmap).
-        self.dirty_pages: set[int] = set()
+        self._dirty_pages: set[int] = set()
+        # The same log as a bitmap (1 bit per page, `dirty_any[0]` set when a bit is) for writers in C (the
+        # XIVE fast path's EQ writes), which cannot add to a Python set; `dirty_pages` folds it in.
+        self.dirty_bits = bytearray(((size >> PAGE_SHIFT) + 7) // 8)
+        self.dirty_any = bytearray(1)
+
+    @property
+    def dirty_pages(self) -> set[int]:
+        """The dirty log: page numbers (the C writers' bits folded in first)."""
+        if self.dirty_any[0]:
+            self._fold_dirty_bits()
+        return self._dirty_pages
+
+    def _fold_dirty_bits(self) -> None:
+        bits = self.dirty_bits
+        pages = self._dirty_pages
+        for i, b in enumerate(bits):
+            while b:
+                low = b & -b
+                pages.add((i << 3) + low.bit_length() - 1)
+                b ^= low
+        bits[:] = bytes(len(bits))
+        self.dirty_any[0] = 0
 
     def contains(self, addr: int, size: int = 1) -> bool:
         return 0 <= addr and size >= 0 and addr + size <= self.size
