@@ -87,6 +87,7 @@ struct xm_xive {
     struct xm_xcpu *cpus;
 };
 extern "Python" void xm_py_line(struct xm_xive *, uint32_t, uint32_t);
+int xm_xive_access(struct xm_mmio *m, uint64_t addr, int size, int is_write, uint64_t value, uint64_t *out);
 int xm_hook_mmio(void *uc, struct xm_mmio *m, size_t *handle);
 int xm_init(uintptr_t reg_read_batch, uintptr_t reg_write_batch, uintptr_t reg_read, uintptr_t hook_add,
             uintptr_t mem_read);
@@ -748,6 +749,20 @@ static int xm_xive_write(struct xm_mmio *m, uint64_t off, int size, uint64_t val
     if (m->xkind == 2)
         return xm_tima_write(x, m->xcpu, off, size, value);
     return 0;
+}
+
+/* What xm_mmio_hook does with an access before it would call Python: 1 = served here (a load's value in
+   *out). For the differential tests, which drive the C and the Python model with the same accesses. */
+int xm_xive_access(struct xm_mmio *m, uint64_t addr, int size, int is_write, uint64_t value, uint64_t *out)
+{
+    if (!m->xive || size <= 0 || size > 8 || addr < m->base || addr - m->base + (uint64_t)size > m->size)
+        return 0;
+    if (is_write) {
+        if (size < 8)
+            value &= (1ull << (8 * size)) - 1;
+        return xm_xive_write(m, addr - m->xbase, size, value);
+    }
+    return xm_xive_read(m, addr - m->xbase, size, out);
 }
 
 /* scheduler.deliver_in_run -> traps.deliver -> exceptions.deliver -> VCpu.write_sprs_and_jump for the
