@@ -60,7 +60,7 @@ W_SLOT_LE = _OFF["slot_le"] // 4
 def xm_py_trap(trap: Any) -> None:  # pragma: no cover - exercised by every guest
     vcpu: VCpu = ffi.from_handle(trap.owner)
     try:
-        if vcpu.redirect is not None and vcpu.q[Q_PC] - 4 >= TRAMP_BASE:
+        if vcpu._redirect is not None and vcpu.q[Q_PC] - 4 >= TRAMP_BASE:  # noqa: SLF001 - hot: no property
             vcpu.finish_redirect()
             return
         vcpu.in_trap = True
