@@ -112,6 +112,7 @@ class CpuState:
 
     @property
     def dec_pending(self) -> bool:
+        """The decrementer has expired and its interrupt waits for MSR[EE] (the C delivery leaves it to Python)."""
         return bool(self.irqx.dec_pending)
 
     @dec_pending.setter

@@ -96,6 +96,7 @@ class WordTable(array):
 
 
 def word_table(typecode: str, values: Iterable[int]) -> WordTable:
+    """A WordTable of 32-bit ('I') or 64-bit ('Q') words; the C side reads it as uint32_t/uint64_t."""
     table = WordTable(typecode, values)
     if table.itemsize != {"I": 4, "Q": 8}[typecode]:
         raise RuntimeError(f"array typecode {typecode!r} has item size {table.itemsize} here")
