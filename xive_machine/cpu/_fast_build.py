@@ -8,6 +8,8 @@ module does not link against libunicorn: the Python side hands it the binding's 
 from cffi import FFI
 
 CDEF = """
+struct xm_irqx;
+struct xm_xive;
 struct xm_trap {
     void *uc;            /* uc_engine* of this vCPU */
     uint32_t intno;      /* Unicorn interrupt number (8 = system call, 6 = program ...) */
@@ -36,6 +38,7 @@ struct xm_trap {
     uint64_t sprg0;            /* SPRG0 as the machine keeps it (see timebase.SHADOW_SPRS) */
     struct xm_mmu *mmu;        /* the guest MMU (radix), shared by the TLB-fill hook and the block scan */
     struct xm_hist *hist;      /* the last hcalls, for the report when a guest panics or runs wild */
+    struct xm_irqx *irqx;      /* interrupt state the XIVE fast path shares (NULL: always Python) */
 };
 #define XM_HIST 32
 struct xm_hist {
@@ -92,9 +95,47 @@ struct xm_mmio {
     uint64_t base;       /* guest address of the page */
     uint64_t size;
     unsigned char *buf;  /* host memory behind the page: a load reads the value the hook stores here */
+    struct xm_xive *xive;/* XIVE fast path (see below): NULL = every access goes to Python */
+    uint32_t xkind;      /* 1 = ESB window page, 2 = TIMA page */
+    uint32_t xcpu;       /* the vCPU whose view this page is */
+    uint64_t xbase;      /* guest address of the window (offsets are relative to it) */
 };
 extern "Python" uint64_t xm_py_mmio_read(struct xm_mmio *, uint64_t, int);
 extern "Python" void xm_py_mmio_write(struct xm_mmio *, uint64_t, int, uint64_t);
+/* --- XIVE fast path (see the section at the end of SOURCE) --- */
+struct xm_irqx {
+    uint8_t irq;          /* CpuState.irq: the interrupt controller asserts the external-exception line */
+    uint8_t dec_pending;  /* CpuState.dec_pending */
+    uint8_t fast;         /* external interrupts may be delivered here (tracing off) */
+    uint8_t redirect;     /* VCpu.redirect is set: an SPR trampoline must land first (Python decides) */
+    uint8_t *ile;         /* the machine's LPCR[ILE] */
+    uint64_t entry[2];    /* jump trampoline `SRR0, SRR1 -> 0x500`, big-/little-endian; 0 = not built */
+};
+struct xm_xcpu {
+    unsigned char *tima;  /* XiveTCTX.regs (64 TIMA bytes); NULL = no thread context: Python */
+    unsigned char *level; /* XiveTCTX.levels: [0] = the OS output level the context drives */
+    struct xm_trap *trap;
+    struct xm_irqx *irqx;
+};
+struct xm_xive {
+    void *owner;          /* cffi handle of the Python binding (its line() raises another vCPU's line) */
+    uint32_t enabled;     /* 0: every access goes to Python */
+    uint32_t nr_irqs, nr_ends, ncpus;
+    uint32_t esb_shift, two_page;
+    uint64_t mgmt_bit;
+    uint32_t nvt_base, nvt_count; /* NVT valid iff block 0 and nvt_base <= index < nvt_base + nvt_count */
+    unsigned char *status;        /* XiveSource.status */
+    unsigned char *lsi;           /* XiveSource.lsi */
+    uint64_t *eat;                /* XiveRouter.eat */
+    uint32_t *endt;               /* XiveRouter.endt */
+    unsigned char *ram;
+    uint64_t ram_size;
+    unsigned char *dirty;         /* GuestRam dirty bitmap (1 bit per 4 KiB page) and its "any" byte */
+    unsigned char *dirty_any;
+    struct xm_xcpu *cpus;
+};
+extern "Python" void xm_py_line(struct xm_xive *, uint32_t, uint32_t);
+int xm_xive_access(struct xm_mmio *m, uint64_t addr, int size, int is_write, uint64_t value, uint64_t *out);
 int xm_hook_mmio(void *uc, struct xm_mmio *m, size_t *handle);
 int xm_init(uintptr_t reg_read_batch, uintptr_t reg_write_batch, uintptr_t reg_read, uintptr_t hook_add,
             uintptr_t mem_read);
@@ -110,6 +151,9 @@ int xm_reg_write_many(void *uc, int *regids, uint64_t *values, int n);
 SOURCE = r"""
 #include <stdint.h>
 #include <stddef.h>
+
+struct xm_irqx;
+struct xm_xive;
 
 struct xm_trap {
     void *uc;
@@ -139,6 +183,7 @@ struct xm_trap {
     uint64_t sprg0;            /* SPRG0 as the machine keeps it (see timebase.SHADOW_SPRS) */
     struct xm_mmu *mmu;
     struct xm_hist *hist;
+    struct xm_irqx *irqx;
 };
 #define XM_HIST 32
 struct xm_hist {
@@ -188,7 +233,14 @@ struct xm_mmio {
     uint64_t base;
     uint64_t size;
     unsigned char *buf;
+    struct xm_xive *xive;
+    uint32_t xkind;
+    uint32_t xcpu;
+    uint64_t xbase;
 };
+static int xm_xive_read(struct xm_mmio *, uint64_t, int, uint64_t *);
+static int xm_xive_write(struct xm_mmio *, uint64_t, int, uint64_t);
+static int xm_irq_fast(void *, struct xm_trap *, uint64_t, uint64_t);
 static uint64_t xm_py_mmio_read(struct xm_mmio *, uint64_t, int);
 static void xm_py_mmio_write(struct xm_mmio *, uint64_t, int, uint64_t);
 
@@ -486,7 +538,8 @@ static void xm_block_hook(void *uc, uint64_t address, uint32_t size, void *user)
                in a block hook replaces the block, which has not run and is not counted). */
             t->pc = address;
             t->msr = msr;
-            xm_py_irq(t);
+            if (!(t->irqx && xm_irq_fast(uc, t, address, msr)))
+                xm_py_irq(t);
             return;
         }
     }
@@ -534,7 +587,9 @@ static void xm_mmio_hook(void *uc, int type, uint64_t addr, int size, int64_t va
     if (size <= 0 || size > 8 || addr < m->base || addr - m->base + (uint64_t)size > m->size)
         return;
     if (type == XM_MEM_READ) {
-        uint64_t v = xm_py_mmio_read(m, addr, size);
+        uint64_t v;
+        if (!(m->xive && xm_xive_read(m, addr - m->xbase, size, &v)))
+            v = xm_py_mmio_read(m, addr, size);
         unsigned char *p = m->buf + (addr - m->base);
         for (int i = size - 1; i >= 0; i--) {
             p[i] = (unsigned char)v;
@@ -544,7 +599,8 @@ static void xm_mmio_hook(void *uc, int type, uint64_t addr, int size, int64_t va
         uint64_t v = (uint64_t)value;
         if (size < 8)
             v &= (1ull << (8 * size)) - 1;
-        xm_py_mmio_write(m, addr, size, v);
+        if (!(m->xive && xm_xive_write(m, addr - m->xbase, size, v)))
+            xm_py_mmio_write(m, addr, size, v);
     }
 }
 
@@ -789,6 +845,387 @@ int xm_hook_blocks(struct xm_trap *t)
 {
     size_t hh = 0;
     return p_hook_add(t->uc, &hh, XM_HOOK_BLOCK, (void *)xm_block_hook, t, (uint64_t)1, (uint64_t)0);
+}
+
+
+/* ==================================================================================================== */
+/* XIVE fast path. The common ESB and TIMA operations of the emulated sPAPR XIVE, served here from the    */
+/* Python model's own storage (XiveSource.status/lsi, XiveRouter.eat/endt, XiveTCTX.regs/levels: flat     */
+/* buffers, one source of truth), and the external interrupt delivered without leaving the block hook.   */
+/* Each function mirrors one Python method line for line (named in its comment); anything else returns 0 */
+/* before changing state, and the access goes to the Python model. Layout constants: xive.md 4.4, checked */
+/* against intc/xive/regs.py by machine/xive_fast.py.                                                    */
+
+struct xm_irqx {
+    uint8_t irq;
+    uint8_t dec_pending;
+    uint8_t fast;
+    uint8_t redirect;
+    uint8_t *ile;
+    uint64_t entry[2];
+};
+struct xm_xcpu {
+    unsigned char *tima;
+    unsigned char *level;
+    struct xm_trap *trap;
+    struct xm_irqx *irqx;
+};
+struct xm_xive {
+    void *owner;
+    uint32_t enabled;
+    uint32_t nr_irqs, nr_ends, ncpus;
+    uint32_t esb_shift, two_page;
+    uint64_t mgmt_bit;
+    uint32_t nvt_base, nvt_count;
+    unsigned char *status;
+    unsigned char *lsi;
+    uint64_t *eat;
+    uint32_t *endt;
+    unsigned char *ram;
+    uint64_t ram_size;
+    unsigned char *dirty;
+    unsigned char *dirty_any;
+    struct xm_xcpu *cpus;
+};
+static void xm_py_line(struct xm_xive *, uint32_t, uint32_t);
+
+#define XM_EAS_VALID (1ull << 63)
+#define XM_EAS_MASKED (1ull << 31)
+#define XM_W0_VALID (1u << 31)
+#define XM_W0_ENQUEUE (1u << 30)
+#define XM_W0_UCOND_NOTIFY (1u << 29)
+#define XM_W0_SILENT_ESCALATE (1u << 24)
+#define XM_W1_GENERATION (1u << 22)
+#define XM_W1_PAGE_OFF 0x3FFFFFu
+#define XM_W6_FORMAT (1u << 23)
+#define XM_QW1 0x10 /* OS ring: NSR +0, CPPR +1, IPB +2, PIPR +7, word2 (CAM) +8 */
+#define XM_NSR_EO 0x80
+#define XM_SRR1_MSR_MASK 0xFFFFFFFF87C0FFFFull
+#define XM_MSR_SF (1ull << 63)
+#define XM_MSR_HV (1ull << 60)
+#define XM_MSR_ME (1ull << 12)
+#define XM_MSR_LE 1ull
+#define XM_VEC_EXTERNAL 0x500
+#define XM_JUMP_SLOTS 0x40 /* vcpu.JUMP_SLOTS: the jump trampoline's register slots, from the data slot */
+enum { XM_REG_R10 = XM_REG_R0 + 10 };
+
+static const uint8_t xm_trigger_next[4] = {2, 1, 3, 3}; /* esb.TRIGGER_NEXT */
+static const uint8_t xm_eoi_next[4] = {0, 1, 0, 2};     /* esb.EOI_NEXT */
+
+static uint8_t xm_prio_to_ipb(uint32_t p) { return p <= 7 ? (uint8_t)(0x80 >> p) : 0; }
+
+static uint8_t xm_ipb_to_pipr(uint8_t ipb)
+{
+    if (!ipb)
+        return 0xFF;
+    return (uint8_t)(__builtin_clz((unsigned)ipb) - 24);
+}
+
+static int xm_size_ok(int size) { return size == 1 || size == 2 || size == 4 || size == 8; }
+
+/* SpaprMachine.irq_line for the vCPU whose access this is (running, so no wake and no slice cut), else
+   Python. */
+static void xm_line(struct xm_xive *x, uint32_t self, uint32_t cpu, int level)
+{
+    struct xm_xcpu *c = &x->cpus[cpu];
+    if (cpu == self || !level) {
+        c->irqx->irq = (uint8_t)level;
+        c->trap->irq_waiting = level ? 1 : (c->irqx->dec_pending ? 1 : 0);
+        return;
+    }
+    xm_py_line(x, cpu, (uint32_t)level);
+}
+
+/* XiveTCTX._set_os_output */
+static void xm_set_os_output(struct xm_xive *x, uint32_t self, uint32_t cpu, int level)
+{
+    struct xm_xcpu *c = &x->cpus[cpu];
+    if (c->level[0] != (uint8_t)level) {
+        c->level[0] = (uint8_t)level;
+        xm_line(x, self, cpu, level);
+    }
+}
+
+/* XiveTCTX.notify(TM_QW1_OS) */
+static void xm_os_notify(struct xm_xive *x, uint32_t self, uint32_t cpu)
+{
+    unsigned char *r = x->cpus[cpu].tima;
+    if (r[XM_QW1 + 7] < r[XM_QW1 + 1]) {
+        r[XM_QW1] |= XM_NSR_EO;
+        xm_set_os_output(x, self, cpu, 1);
+    }
+}
+
+/* XiveTCTX.ipb_update(TM_QW1_OS, prio) (= present_os) */
+static void xm_os_present(struct xm_xive *x, uint32_t self, uint32_t cpu, uint32_t prio)
+{
+    unsigned char *r = x->cpus[cpu].tima;
+    uint8_t ipb = r[XM_QW1 + 2] | xm_prio_to_ipb(prio & 0xFF);
+    r[XM_QW1 + 2] = ipb;
+    r[XM_QW1 + 7] = xm_ipb_to_pipr(ipb);
+    xm_os_notify(x, self, cpu);
+}
+
+static uint32_t xm_os_cam(const unsigned char *r)
+{
+    const unsigned char *p = r + XM_QW1 + 8;
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* XivePresenter.notify for format 0 with the sPAPR cpu hint; the scan is XivePresenter.match. */
+static int xm_present(struct xm_xive *x, uint32_t self, uint32_t blk, uint32_t idx, uint32_t prio)
+{
+    uint32_t want = 0x80000000u | (blk << 19) | idx;
+    int64_t hint = (int64_t)idx - (int64_t)x->nvt_base;
+    int64_t found = -1;
+    if (hint >= 0 && hint < (int64_t)x->ncpus && x->cpus[hint].tima && xm_os_cam(x->cpus[hint].tima) == want)
+        found = hint;
+    else {
+        for (uint32_t i = 0; i < x->ncpus; i++) {
+            if (x->cpus[i].tima && xm_os_cam(x->cpus[i].tima) == want) {
+                if (found >= 0)
+                    return 0; /* several threads hold the NVT: a guest error, nobody is notified */
+                found = i;
+            }
+        }
+        if (found < 0)
+            return 0;
+    }
+    xm_os_present(x, self, (uint32_t)found, prio);
+    return 1;
+}
+
+/* XiveRouter.end_notify (the notes it would trace are no-ops here: the fast path runs untraced) */
+static void xm_end_notify(struct xm_xive *x, uint32_t self, uint32_t end_idx, uint32_t data)
+{
+    if (end_idx >= x->nr_ends)
+        return;
+    uint32_t *w = x->endt + ((uint64_t)end_idx << 3);
+    uint32_t w0 = w[0];
+    if (!(w0 & XM_W0_VALID))
+        return;
+    if (w0 & XM_W0_ENQUEUE) {
+        uint32_t w1 = w[1];
+        uint32_t idx = w1 & XM_W1_PAGE_OFF;
+        uint64_t addr = ((((uint64_t)w[2] & 0x0FFFFFFFu) << 32) | w[3]) + ((uint64_t)idx << 2);
+        uint32_t value = ((w1 & XM_W1_GENERATION) ? 0x80000000u : 0) | (data & 0x7FFFFFFFu);
+        if (addr + 4 <= x->ram_size) {
+            unsigned char *p = x->ram + addr;
+            p[0] = (unsigned char)(value >> 24);
+            p[1] = (unsigned char)(value >> 16);
+            p[2] = (unsigned char)(value >> 8);
+            p[3] = (unsigned char)value;
+            uint64_t page = addr >> 12;
+            x->dirty[page >> 3] |= (unsigned char)(1u << (page & 7));
+            *x->dirty_any = 1;
+            idx = (idx + 1) & ((1u << (((w0 >> 16) & 0xF) + 10)) - 1);
+            if (idx == 0)
+                w1 ^= XM_W1_GENERATION;
+            w[1] = (w1 & ~XM_W1_PAGE_OFF) | idx;
+        }
+    }
+    if (w0 & XM_W0_SILENT_ESCALATE)
+        return;
+    uint32_t w6 = w[6];
+    int fmt = (w6 & XM_W6_FORMAT) != 0;
+    uint32_t prio = (w[7] >> 16) & 0xFF;
+    if (!fmt && prio == 0xFF)
+        return;
+    if (!(w0 & XM_W0_UCOND_NOTIFY)) {
+        uint32_t w1 = w[1];
+        uint32_t pq = (w1 >> 30) & 3;
+        uint32_t nw = xm_trigger_next[pq];
+        if (nw != pq)
+            w[1] = (w1 & ~(3u << 30)) | (nw << 30);
+        if (pq != 0)
+            return;
+    }
+    uint32_t nvt_blk = (w6 >> 19) & 0xF, nvt_idx = w6 & 0x7FFFF;
+    if (nvt_blk != 0 || nvt_idx < x->nvt_base || nvt_idx >= x->nvt_base + x->nvt_count)
+        return;
+    if (fmt)
+        return; /* logical server ENDs are not supported: no thread notified, escalation not modelled */
+    xm_present(x, self, nvt_blk, nvt_idx, prio);
+}
+
+/* XiveRouter.notify */
+static void xm_route(struct xm_xive *x, uint32_t self, uint64_t lisn)
+{
+    uint64_t eas = x->eat[lisn];
+    if (!(eas & XM_EAS_VALID) || (eas & XM_EAS_MASKED))
+        return;
+    xm_end_notify(x, self, (uint32_t)((eas >> 32) & 0xFFFFFF), (uint32_t)(eas & 0x7FFFFFFF));
+}
+
+/* XiveSource.esb_read: EOI, GET, SET_PQ on the management page. */
+static int xm_esb_read(struct xm_xive *x, uint32_t self, uint64_t off, int size, uint64_t *out)
+{
+    uint64_t srcno = off >> x->esb_shift;
+    if (srcno >= x->nr_irqs || !xm_size_ok(size) || (x->two_page && !(off & x->mgmt_bit)))
+        return 0;
+    uint32_t op = off & 0xFFF;
+    uint8_t s = x->status[srcno];
+    if (op < 0x800) { /* XiveSource.eoi */
+        uint8_t pq = s & 3, nw = xm_eoi_next[pq];
+        int fwd = pq == 3;
+        if ((s & 4) && x->lsi[srcno]) {
+            fwd = nw == 0;
+            if (fwd)
+                nw = 2;
+        }
+        x->status[srcno] = (uint8_t)((s & 0xFC) | nw);
+        if (fwd)
+            xm_route(x, self, srcno);
+        *out = fwd ? 1 : 0;
+        return 1;
+    }
+    if (op >= 0xC00)
+        x->status[srcno] = (uint8_t)((s & 0xFC) | ((op >> 8) & 3));
+    *out = s & 3;
+    return 1;
+}
+
+/* XiveSource.esb_write: trigger (either page), inject, SET_PQ; StoreEOI goes to Python. */
+static int xm_esb_write(struct xm_xive *x, uint32_t self, uint64_t off, int size)
+{
+    uint64_t srcno = off >> x->esb_shift;
+    if (srcno >= x->nr_irqs || !xm_size_ok(size))
+        return 0;
+    uint32_t op = off & 0xFFF;
+    int trigger = (x->two_page && !(off & x->mgmt_bit)) || op < 0x400;
+    if (!trigger && op < 0x800)
+        return 0;
+    uint8_t s = x->status[srcno];
+    int fwd;
+    if (trigger) {
+        x->status[srcno] = (uint8_t)((s & 0xFC) | xm_trigger_next[s & 3]);
+        fwd = (s & 3) == 0;
+    } else if (op < 0xC00) {
+        fwd = 1; /* XIVE_ESB_INJECT */
+    } else {
+        x->status[srcno] = (uint8_t)((s & 0xFC) | ((op >> 8) & 3));
+        fwd = 0;
+    }
+    if (fwd)
+        xm_route(x, self, srcno);
+    return 1;
+}
+
+/* XiveTCTX.tm_read: ACK_OS_REG (XiveTCTX.accept on the OS ring); raw and HV reads go to Python. */
+static int xm_tima_read(struct xm_xive *x, uint32_t cpu, uint64_t off, int size, uint64_t *out)
+{
+    unsigned char *r = x->cpus[cpu].tima;
+    if (!r || size != 2 || (off & 0xFFF) != 0x810 || ((off >> 16) & 3) > 2)
+        return 0;
+    uint8_t nsr = r[XM_QW1];
+    xm_set_os_output(x, cpu, cpu, 0);
+    if (nsr & XM_NSR_EO) {
+        uint8_t cppr = r[XM_QW1 + 7];
+        r[XM_QW1 + 1] = cppr;
+        uint8_t ipb = r[XM_QW1 + 2] & (uint8_t)~xm_prio_to_ipb(cppr);
+        r[XM_QW1 + 2] = ipb;
+        r[XM_QW1 + 7] = xm_ipb_to_pipr(ipb);
+        r[XM_QW1] = nsr & (uint8_t)~XM_NSR_EO;
+    }
+    *out = (((uint64_t)nsr << 8) | r[XM_QW1 + 1]) & 0xFFFF;
+    return 1;
+}
+
+/* XiveTCTX.tm_write: OS CPPR (set_cppr) and SET_OS_PENDING (ipb_update); the rest goes to Python. */
+static int xm_tima_write(struct xm_xive *x, uint32_t cpu, uint64_t off, int size, uint64_t value)
+{
+    unsigned char *r = x->cpus[cpu].tima;
+    uint32_t op = off & 0xFFF;
+    if (!r || size != 1 || ((off >> 16) & 3) > 2)
+        return 0;
+    if (op == XM_QW1 + 1) {
+        uint32_t cppr = value & 0xFF;
+        if (cppr > 7)
+            cppr = 0xFF;
+        r[XM_QW1 + 1] = (uint8_t)cppr;
+        if (r[XM_QW1 + 7] < cppr)
+            xm_os_notify(x, cpu, cpu);
+        else {
+            r[XM_QW1] &= (uint8_t)~XM_NSR_EO;
+            xm_set_os_output(x, cpu, cpu, 0);
+        }
+        return 1;
+    }
+    if (op == 0x812) {
+        xm_os_present(x, cpu, cpu, value & 0xFF);
+        return 1;
+    }
+    return 0;
+}
+
+static int xm_xive_read(struct xm_mmio *m, uint64_t off, int size, uint64_t *out)
+{
+    struct xm_xive *x = m->xive;
+    if (!x->enabled)
+        return 0;
+    if (m->xkind == 1)
+        return xm_esb_read(x, m->xcpu, off, size, out);
+    if (m->xkind == 2)
+        return xm_tima_read(x, m->xcpu, off, size, out);
+    return 0;
+}
+
+static int xm_xive_write(struct xm_mmio *m, uint64_t off, int size, uint64_t value)
+{
+    struct xm_xive *x = m->xive;
+    if (!x->enabled)
+        return 0;
+    if (m->xkind == 1)
+        return xm_esb_write(x, m->xcpu, off, size);
+    if (m->xkind == 2)
+        return xm_tima_write(x, m->xcpu, off, size, value);
+    return 0;
+}
+
+/* What xm_mmio_hook does with an access before it would call Python: 1 = served here (a load's value in
+   *out). For the differential tests, which drive the C and the Python model with the same accesses. */
+int xm_xive_access(struct xm_mmio *m, uint64_t addr, int size, int is_write, uint64_t value, uint64_t *out)
+{
+    if (!m->xive || size <= 0 || size > 8 || addr < m->base || addr - m->base + (uint64_t)size > m->size)
+        return 0;
+    if (is_write) {
+        if (size < 8)
+            value &= (1ull << (8 * size)) - 1;
+        return xm_xive_write(m, addr - m->xbase, size, value);
+    }
+    return xm_xive_read(m, addr - m->xbase, size, out);
+}
+
+/* scheduler.deliver_in_run -> traps.deliver -> exceptions.deliver -> VCpu.write_sprs_and_jump for the
+   external interrupt: SRR0/SRR1 into r0/r10 (their values parked in the jump slots), the interrupt MSR,
+   PC = the prebuilt `mtspr SRR0,r0; mtspr SRR1,r10; ld r0; ld r10; ba 0x500` trampoline. Returns 0 (Python
+   delivers) for the decrementer, a missing trampoline, or a vector with no handler (a diagnostic). */
+static int xm_irq_fast(void *uc, struct xm_trap *t, uint64_t pc, uint64_t msr)
+{
+    struct xm_irqx *q = t->irqx;
+    if (!q->fast || q->redirect || !q->irq)
+        return 0;
+    int le = *q->ile ? 1 : 0;
+    uint64_t entry = q->entry[le];
+    if (!entry || t->ram_size < XM_VEC_EXTERNAL + 4)
+        return 0;
+    const unsigned char *v = t->ram + XM_VEC_EXTERNAL;
+    if (!(v[0] | v[1] | v[2] | v[3]))
+        return 0;
+    uint64_t srr1 = msr & XM_SRR1_MSR_MASK;
+    uint64_t nmsr = (msr & (XM_MSR_ME | XM_MSR_HV)) | XM_MSR_SF | (le ? XM_MSR_LE : 0);
+    uint64_t r0 = 0, r10 = 0;
+    p_rr(uc, XM_REG_R0, &r0);
+    p_rr(uc, XM_REG_R10, &r10);
+    uint64_t *slots = (uint64_t *)((unsigned char *)t->slot + XM_JUMP_SLOTS);
+    slots[0] = le ? r0 : __builtin_bswap64(r0);
+    slots[1] = le ? r10 : __builtin_bswap64(r10);
+    p_rw(uc, XM_REG_R0, &pc);
+    p_rw(uc, XM_REG_R10, &srr1);
+    p_rw(uc, XM_REG_MSR, &nmsr);
+    p_rw(uc, XM_REG_PC, &entry);
+    t->irq_waiting = 1; /* the line is a level: still asserted until the guest acknowledges */
+    return 1;
 }
 """
 

@@ -61,7 +61,7 @@ W_SLOT_LE = _OFF["slot_le"] // 4
 def xm_py_trap(trap: Any) -> None:  # pragma: no cover - exercised by every guest
     vcpu: VCpu = ffi.from_handle(trap.owner)
     try:
-        if vcpu.redirect is not None and vcpu.q[Q_PC] - 4 >= TRAMP_BASE:
+        if vcpu._redirect is not None and vcpu.q[Q_PC] - 4 >= TRAMP_BASE:  # noqa: SLF001 - hot: no property
             vcpu.finish_redirect()
             return
         vcpu.in_trap = True
@@ -189,7 +189,10 @@ class VCpu:
         self.uc = uc
         self._fast_pending: tuple[int, int] = (0, 0)
         self.in_trap = False  # inside the sc/program hook: SPR writes can use the trap block's fast form
-        self.redirect: tuple[list[tuple[int, int]], int, int, dict[int, int]] | None = None
+        # Interrupt state shared with the C fast paths (the line level, DEC pending, external delivery in the
+        # block hook); allocated before `redirect`, whose setter mirrors itself there.
+        self.irqx = ffi.new("struct xm_irqx *")
+        self._redirect: tuple[list[tuple[int, int]], int, int, dict[int, int]] | None = None
         self._tramp_entries: dict[tuple, int] = {}
         self._tramp_next = TRAMP_BASE
         self._flushing = False
@@ -198,6 +201,7 @@ class VCpu:
         self.trap.uc = ffi.cast("void *", uc._uch.value)
         self._h = self.trap.uc  # the uc_engine* for the C register helpers
         self.trap.owner = self._handle
+        self.trap.irqx = self.irqx
         self.trap.ram = ffi.cast("unsigned char *", ram.address)
         self.trap.ram_size = ram.size
         self.trap.slot = ffi.cast("uint64_t *", ctypes.addressof(ctypes.c_char.from_buffer(self._tramp_buf))
@@ -229,6 +233,16 @@ class VCpu:
         if lib.xm_hook_trap(self.trap) != 0 or lib.xm_hook_tlb(self.trap) != 0:
             raise RuntimeError("cannot install the trap hook")
         self._stub_cache: dict[int, None] = {}
+
+    @property
+    def redirect(self) -> tuple[list[tuple[int, int]], int, int, dict[int, int]] | None:
+        """A pending SPR trampoline: (saved scratch registers, guest PC, guest MSR, pending SPR writes)."""
+        return self._redirect
+
+    @redirect.setter
+    def redirect(self, value: tuple[list[tuple[int, int]], int, int, dict[int, int]] | None) -> None:
+        self._redirect = value
+        self.irqx.redirect = value is not None  # the C delivery leaves a pending trampoline to Python
 
     # --- general registers -------------------------------------------------------------------------
     def gpr(self, n: int) -> int:
@@ -428,18 +442,10 @@ class VCpu:
             return False
         h = self._h
         little = bool(msr & R.MSR_LE)
-        sprs = tuple(spr for spr, _ in writes)
         regs = TRAMP_REGS[:len(writes)]
-        key = ("jump", sprs, vector, little)
-        entry = self._tramp_entries.get(key)
+        entry = self.jump_entry(tuple(spr for spr, _ in writes), vector, little)
         if entry is None:
-            words = [R.mtspr(spr, reg) for spr, reg in zip(sprs, regs, strict=True)]
-            words += [0xE8000000 | (reg << 21) | ((-0x8000 + JUMP_SLOTS + 8 * i) & 0xFFFC)
-                      for i, reg in enumerate(regs)]  # ld reg, slot_i(0)
-            words.append(0x48000002 | vector)  # ba vector
-            entry = self._code(key, words, little)
-            if entry is None:
-                return False
+            return False
         fmt = "<Q" if little else ">Q"
         for i, reg in enumerate(regs):
             struct.pack_into(fmt, self._tramp_buf, TRAMP_DATA + JUMP_SLOTS + 8 * i, _rr(h, R.GPR[reg]))
@@ -448,6 +454,20 @@ class VCpu:
         _rw(h, R.REG_MSR, msr)
         _rw(h, R.REG_PC, entry)
         return True
+
+    def jump_entry(self, sprs: tuple[int, ...], vector: int, little: bool) -> int | None:
+        """Address of the jump trampoline `mtspr`s from r0, r10 ...; reload them from the jump slots; `ba vector`
+        (built once; None when the code area is full). The C external-interrupt delivery uses it too."""
+        key = ("jump", sprs, vector, little)
+        entry = self._tramp_entries.get(key)
+        if entry is None:
+            regs = TRAMP_REGS[:len(sprs)]
+            words = [R.mtspr(spr, reg) for spr, reg in zip(sprs, regs, strict=True)]
+            words += [0xE8000000 | (reg << 21) | ((-0x8000 + JUMP_SLOTS + 8 * i) & 0xFFFC)
+                      for i, reg in enumerate(regs)]  # ld reg, slot_i(0)
+            words.append(0x48000002 | vector)  # ba vector
+            entry = self._code(key, words, little)
+        return entry
 
     def finish_redirect(self) -> None:
         """The trampoline trapped back: restore its scratch registers, go where the guest should be."""

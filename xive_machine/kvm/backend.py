@@ -558,8 +558,8 @@ class KvmSpaprXive(SpaprXive):
             raise ConfigError("XIVE state does not fit this machine")
         self.xsrc.status[:] = state.status
         self.xsrc.lsi[:] = state.lsi
-        self.router.eat[:] = [e & _ALL_ONES for e in state.eat]
-        self.router.endt[:] = [w & 0xFFFFFFFF for w in state.endt]
+        self.router.eat.assign(e & _ALL_ONES for e in state.eat)
+        self.router.endt.assign(w & 0xFFFFFFFF for w in state.endt)
         if self.dev is None:
             return
         try:

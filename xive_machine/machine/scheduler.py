@@ -16,7 +16,7 @@ from unicorn import UcError
 from xive_machine.cpu import regs as R
 from xive_machine.cpu.vcpu import TRAMP_BASE, VCpu
 from xive_machine.machine import exceptions as X
-from xive_machine.machine import traps
+from xive_machine.machine import traps, xive_fast
 
 if TYPE_CHECKING:
     from xive_machine.machine.spapr import RunResult, SpaprMachine
@@ -104,6 +104,8 @@ def run(m: SpaprMachine, *, max_insns: int | None, timeout: float | None) -> Run
     fast = int(m.trace is None and _stock_sprg0(m))
     for v in m.vcpus:  # H_SET_SPRG0 entirely in C, unless it is traced or its handler was replaced
         v.trap.fast_sprg0 = fast
+    xive_fast.sync_delivery(m)  # external interrupts delivered in C (untraced)
+    xive_fast.current(m)  # the XIVE round trip in C, if the active controller's wiring allows it
     enabled = gc.isenabled()
     gc.disable()
     try:

@@ -16,6 +16,7 @@ from unicorn import (
 )
 
 from xive_machine.cpu import regs as R
+from xive_machine.cpu.fast import ffi
 from xive_machine.cpu.fast import lib as fastlib
 from xive_machine.cpu.vcpu import Q_MSR, Q_R3, W_INSN, W_INTNO, W_NOUT, VCpu
 from xive_machine.errors import ConfigError, HcallError
@@ -45,7 +46,7 @@ ARGS = [slice(Q_R3 + 1, Q_R3 + 1 + n) for n in range(10)]  # r4.. for a handler 
 class WindowPage:
     """One vCPU's view of one mapped page of a device window (the TIMA is per vCPU: `cpu` travels along)."""
 
-    __slots__ = ("vcpu", "cpu", "read", "write", "wbase", "trace", "name")
+    __slots__ = ("vcpu", "cpu", "read", "write", "wbase", "trace", "name", "fast")
 
     def __init__(self, vcpu: VCpu, win: MmioWindow, trace: Any) -> None:
         self.vcpu = vcpu
@@ -53,6 +54,7 @@ class WindowPage:
         self.read, self.write, self.wbase = win.read, win.write, win.base
         self.trace = trace
         self.name = win.name
+        self.fast: Any = None  # the C fast path serving this page's common accesses (kept alive here)
 
     def on_read(self, addr: int, size: int) -> int:
         off = addr - self.wbase
@@ -85,12 +87,11 @@ class RunResult:
 
 @dataclass
 class CpuState:
-    """What the machine keeps per vCPU beyond Unicorn's registers."""
+    """What the machine keeps per vCPU beyond Unicorn's registers. `irq` and `dec_pending` live in the vCPU's
+    C interrupt block (`VCpu.irqx`), where the XIVE fast path and the block hook read and drive them."""
 
     state: str = STOPPED
     prod: bool = False
-    irq: bool = False  # the interrupt controller asserts its external-exception output
-    dec_pending: bool = False
     dec_deadline_tb: int | None = None  # timebase value at which DEC goes negative
     dec_written_tb: int = 0
     dec_value: int = 0x7FFFFFFF
@@ -99,6 +100,25 @@ class CpuState:
     slb_shadow: int = 0
     dispatch: int = 0  # VPA dispatch counter: even while running, odd while ceded
     extra: dict[str, Any] = field(default_factory=dict)
+    irqx: Any = field(default_factory=lambda: ffi.new("struct xm_irqx *"), repr=False, compare=False)
+
+    @property
+    def irq(self) -> bool:
+        """The interrupt controller asserts its external-exception output."""
+        return bool(self.irqx.irq)
+
+    @irq.setter
+    def irq(self, value: bool) -> None:
+        self.irqx.irq = 1 if value else 0
+
+    @property
+    def dec_pending(self) -> bool:
+        """The decrementer has expired and its interrupt waits for MSR[EE] (the C delivery leaves it to Python)."""
+        return bool(self.irqx.dec_pending)
+
+    @dec_pending.setter
+    def dec_pending(self, value: bool) -> None:
+        self.irqx.dec_pending = 1 if value else 0
 
 
 VTY_IRQ = IRQ_VIO_BASE  # /vdevice/vty@71000000 interrupts, as QEMU claims it
@@ -121,7 +141,7 @@ class SpaprMachine:
         self.stop_message = ""
         self.exit_code = 0
         self.until: str | None = None
-        self.lpcr_ile = False
+        self._ile = ffi.new("uint8_t *")  # LPCR[ILE], read by the C interrupt delivery of every vCPU
         self.patb_entry = 0  # the process-table registration (QEMU's spapr->patb_entry)
         self.lpcr_radix = self.lpcr_gtse = False  # LPCR[UPRT|HR] and LPCR[GTSE] as the guest set them
         self.windows: list[MmioWindow] = []
@@ -165,8 +185,9 @@ class SpaprMachine:
             v.uc.hook_add(UC_HOOK_MEM_UNMAPPED, self._on_unmapped, i)
             fastlib.xm_hook_blocks(v.trap)
             v.trap.deadline = MASK64
+            v.irqx.ile = self._ile
             self.vcpus.append(v)
-            self.cpus.append(CpuState())
+            self.cpus.append(CpuState(irqx=v.irqx))
         from xive_machine.machine import platform
 
         platform.install(self)
@@ -329,8 +350,15 @@ class SpaprMachine:
     def _map_window_page(self, vcpu: VCpu, win: MmioWindow, addr: int) -> None:
         psize = 1 << win.page_shift
         base = addr & ~(psize - 1)
-        token = vcpu.map_mmio_page(base, psize, WindowPage(vcpu, win, self.trace))
+        handler = WindowPage(vcpu, win, self.trace)
+        token = vcpu.map_mmio_page(base, psize, handler)
         vcpu.__dict__.setdefault("_mmio_pages", {})[base] = token
+        if self.trace is None:
+            from xive_machine.machine import xive_fast
+
+            fp = xive_fast.current(self)
+            if fp is not None and fp.bind_page(token[3], vcpu, win):
+                handler.fast = fp
 
     # ------------------------------------------------------------------------------------------------
     # interrupts from controllers
@@ -465,6 +493,15 @@ class SpaprMachine:
             self.cede(cpu)
             return
         self.vcpus[cpu].stop()
+
+    @property
+    def lpcr_ile(self) -> bool:
+        """LPCR[ILE]: interrupts are taken little-endian (H_SET_MODE)."""
+        return bool(self._ile[0])
+
+    @lpcr_ile.setter
+    def lpcr_ile(self, little: bool) -> None:
+        self._ile[0] = 1 if little else 0
 
     def set_ile(self, little: bool) -> None:
         self.lpcr_ile = little

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import mmap
+import re
 import struct
 
 PAGE_SHIFT = 12
@@ -17,6 +18,7 @@ PAGE_SIZE = 1 << PAGE_SHIFT
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
+_NONZERO = re.compile(rb"[^\x00]")
 
 
 class GuestRam:
@@ -32,7 +34,31 @@ class GuestRam:
         self.address = ctypes.addressof(ctypes.c_char.from_buffer(self._map))
         # Pages written by the host side (EQ writes, hcall copies) or marked by EQ sync: the dirty log that
         # migration reads. Guest stores are not tracked here (Unicorn gives no cheap dirty bitmap).
-        self.dirty_pages: set[int] = set()
+        self._dirty_pages: set[int] = set()
+        # The same log as a bitmap (1 bit per page, `dirty_any[0]` set when a bit is) for writers in C (the
+        # XIVE fast path's EQ writes), which cannot add to a Python set; `dirty_pages` folds it in.
+        self.dirty_bits = bytearray(((size >> PAGE_SHIFT) + 7) // 8)
+        self.dirty_any = bytearray(1)
+
+    @property
+    def dirty_pages(self) -> set[int]:
+        """The dirty log: page numbers (the C writers' bits folded in first)."""
+        if self.dirty_any[0]:
+            self._fold_dirty_bits()
+        return self._dirty_pages
+
+    def _fold_dirty_bits(self) -> None:
+        bits = self.dirty_bits
+        pages = self._dirty_pages
+        for hit in _NONZERO.finditer(bits):  # the scan runs in C: the bitmap is mostly zero
+            i = hit.start()
+            b = bits[i]
+            while b:
+                low = b & -b
+                pages.add((i << 3) + low.bit_length() - 1)
+                b ^= low
+        bits[:] = bytes(len(bits))
+        self.dirty_any[0] = 0
 
     def contains(self, addr: int, size: int = 1) -> bool:
         return 0 <= addr and size >= 0 and addr + size <= self.size

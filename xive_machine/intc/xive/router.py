@@ -8,7 +8,8 @@ device model can reuse it with its own tables policy.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +70,39 @@ def end_reset_words() -> list[int]:
     return [0, END_W1_ESN_Q | END_W1_ESE_Q, 0, 0, 0, 0, 0, 0]
 
 
+class WordTable(array):
+    """A fixed-length table of machine words (the EAT: 'Q', the ENDT: 'I') in one flat buffer.
+
+    Why not a list: the machine's C fast path routes events from this very buffer (one source of truth).
+    Indexing is the array's own; it compares equal to a list or tuple of the same values, as the lists it
+    replaces did, and `assign` refills it in place (its buffer may be exported, so it never resizes).
+    """
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (list, tuple)):
+            return self.tolist() == list(other)
+        return array.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def assign(self, values: Iterable[int]) -> None:
+        new = array(self.typecode, values)
+        if len(new) != len(self):
+            raise ValueError(f"table of {len(self)} words, given {len(new)}")
+        self[:] = new
+
+
+def word_table(typecode: str, values: Iterable[int]) -> WordTable:
+    """A WordTable of 32-bit ('I') or 64-bit ('Q') words; the C side reads it as uint32_t/uint64_t."""
+    table = WordTable(typecode, values)
+    if table.itemsize != {"I": 4, "Q": 8}[typecode]:
+        raise RuntimeError(f"array typecode {typecode!r} has item size {table.itemsize} here")
+    return table
+
+
 @dataclass(frozen=True)
 class XiveRouterState:
     eat: tuple[int, ...]  # 64-bit EAS per LISN
@@ -89,8 +123,8 @@ class XiveRouter:
         self.nr_ends = nr_ends
         self.presenter = presenter
         self.nvt_valid = nvt_valid
-        self.eat = [0] * nr_irqs
-        self.endt = end_reset_words() * nr_ends
+        self.eat = word_table("Q", bytes(8 * nr_irqs))  # 64-bit EAS per LISN
+        self.endt = word_table("I", end_reset_words() * nr_ends)  # 8 x 32-bit words per END
         self.trace: Any = None
 
     def reset(self) -> None:
@@ -98,7 +132,7 @@ class XiveRouter:
         eat = self.eat
         for lisn, eas in enumerate(eat):
             eat[lisn] = (EAS_VALID | EAS_MASKED) if eas & EAS_VALID else 0
-        self.endt[:] = end_reset_words() * self.nr_ends
+        self.endt.assign(end_reset_words() * self.nr_ends)
 
     def get_state(self) -> XiveRouterState:
         return XiveRouterState(tuple(self.eat), tuple(self.endt))
@@ -106,8 +140,8 @@ class XiveRouter:
     def set_state(self, state: XiveRouterState) -> None:
         if len(state.eat) != self.nr_irqs or len(state.endt) != self.nr_ends * END_WORDS:
             raise ValueError("router state does not match the table sizes")
-        self.eat[:] = [e & 0xFFFFFFFFFFFFFFFF for e in state.eat]
-        self.endt[:] = [w & 0xFFFFFFFF for w in state.endt]
+        self.eat.assign(e & 0xFFFFFFFFFFFFFFFF for e in state.eat)
+        self.endt.assign(w & 0xFFFFFFFF for w in state.endt)
 
     def describe(self) -> str:
         """Valid EASs and valid ENDs, raw words."""
@@ -120,15 +154,18 @@ class XiveRouter:
 
     def reset_end(self, end_idx: int) -> None:
         base = end_idx * END_WORDS
-        self.endt[base : base + END_WORDS] = end_reset_words()
+        self.endt[base : base + END_WORDS] = array("I", end_reset_words())
 
     def end_words(self, end_idx: int) -> list[int]:
         base = end_idx * END_WORDS
-        return self.endt[base : base + END_WORDS]
+        return self.endt[base : base + END_WORDS].tolist()
 
     def set_end_words(self, end_idx: int, words: list[int]) -> None:
         base = end_idx * END_WORDS
-        self.endt[base : base + END_WORDS] = [w & 0xFFFFFFFF for w in words]
+        new = array("I", [w & 0xFFFFFFFF for w in words])
+        if len(new) != END_WORDS:
+            raise ValueError(f"an END is {END_WORDS} words, given {len(new)}")
+        self.endt[base : base + END_WORDS] = new
 
     # --- event path (hot) -------------------------------------------------------------------------------
 

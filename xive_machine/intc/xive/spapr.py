@@ -206,8 +206,12 @@ class SpaprXive:
             cpu_hint=SPAPR_XIVE_NVT_BASE,
             resend=self._nvt_resend,
         )
+        # [lo, hi): the valid NVT indexes when they are exactly the servers' (block 0); None when a
+        # `cpu_exists` callback decides (the machine's C fast path implements only the range)
+        self.nvt_range: tuple[int, int] | None = None
         if cpu_exists is None:
             nvt_lo, nvt_hi = SPAPR_XIVE_NVT_BASE, SPAPR_XIVE_NVT_BASE + nr_servers
+            self.nvt_range = (nvt_lo, nvt_hi)
 
             def nvt_valid(nvt_blk: int, nvt_idx: int) -> bool:
                 return nvt_lo <= nvt_idx < nvt_hi and nvt_blk == SPAPR_XIVE_BLOCK_ID

@@ -92,17 +92,28 @@ def _no_backlog(nvt_blk: int, nvt_idx: int) -> int:
 class XiveTCTX:
     """Thread context of one vCPU. `regs` is the 64-byte register file in TIMA (big-endian) order."""
 
-    __slots__ = ("cpu", "regs", "line", "os_output", "hv_output", "resend", "trace")
+    __slots__ = ("cpu", "regs", "line", "levels", "hv_output", "resend", "trace")
 
     def __init__(self, cpu: int, line: Callable[[int, bool], None], resend: NvtResend | None = None) -> None:
         self.cpu = cpu
         self.regs = bytearray(64)
         self.line = line
-        self.os_output = False  # level currently driven on `line`
+        # levels[0]: the OS output level currently driven on `line`. A byte buffer, like `regs`, so that the
+        # machine's C fast path works on this very state (see machine/xive_fast.py).
+        self.levels = bytearray(1)
         self.hv_output = False  # HV (QW3) output: not wired to the guest on sPAPR, kept for completeness
         self.resend = resend or _no_backlog
         self.trace: Any = None
         self.reset()
+
+    @property
+    def os_output(self) -> bool:
+        """The level currently driven on `line` (OS ring exception signalled, not yet acknowledged)."""
+        return bool(self.levels[0])
+
+    @os_output.setter
+    def os_output(self, level: bool) -> None:
+        self.levels[0] = 1 if level else 0
 
     # --- state -----------------------------------------------------------------------------------------
 
