@@ -5,9 +5,9 @@
  *   1. mounts /proc, /sys and devtmpfs on /dev (a failure is reported, not fatal);
  *   2. prints "xm-init: Linux <release> <machine>" from uname(2);
  *   3. forks a child pinned to CPU 1 with sched_setaffinity(2) that spins
- *      xm.spin=N iterations (default 20000000), reports the CPU it ran on, then
+ *      xm.spin=N iterations (default 2000000), reports the CPU it ran on, then
  *      ping-pongs one byte with the parent (pinned to CPU 0) through two pipes
- *      xm.pingpong=N times (default 300), so each CPU wakes the other and the
+ *      xm.pingpong=N times (default 100), so each CPU wakes the other and the
  *      XIVE IPI counters in /proc/interrupts move on both CPUs;
  *   4. copies /proc/interrupts and /proc/cpuinfo between marker lines;
  *   5. with "xm.poweroff" on the kernel command line: sync and power off;
@@ -34,8 +34,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define DEFAULT_SPIN 20000000UL
-#define DEFAULT_PINGPONG 300UL
+#define DEFAULT_SPIN 2000000UL
+#define DEFAULT_PINGPONG 100UL
 #define BUSY_CPU 1
 
 static char cmdline[4096];

@@ -65,7 +65,14 @@ struct xm_mmu {
     uint64_t scanned_n;
     uint64_t user_gen;   /* user-space blocks are trusted for one generation: a tlbie or a new PID ends it */
     uint64_t scans;      /* block scans done (each block once per generation, not once per execution) */
+    uint64_t flush_pending; /* a tlbie is not complete before the next ptesync: the flush waits for it */
+    uint64_t deferred;   /* tlbie & co. whose flush was merged into a later one */
+    uint64_t fills_by[3];/* fills for loads, stores, fetches */
+    uint64_t spin_yield; /* set by the scheduler: a priority hint ends the slice (another vCPU can run) */
 };
+int xm_hook_sync_site(struct xm_trap *t, uint64_t addr, size_t *handle);
+int xm_hook_hmt_site(struct xm_trap *t, uint64_t addr, size_t *handle);
+void xm_flush_pending(struct xm_trap *t);
 void xm_scan_forget(struct xm_trap *t);
 #define XM_SCAN_CAP 65536
 struct xm_time {
@@ -210,6 +217,10 @@ struct xm_mmu {
     uint64_t scanned_n;
     uint64_t user_gen;
     uint64_t scans;
+    uint64_t flush_pending;
+    uint64_t deferred;
+    uint64_t fills_by[3];
+    uint64_t spin_yield;
 };
 #define XM_SCAN_CAP 65536
 struct xm_time {
@@ -313,8 +324,13 @@ static void xm_intr_hook(void *uc, uint32_t intno, void *user)
         uint32_t w = (t->msr & 1) ? __builtin_bswap32(t->insn) : t->insn;
         uint32_t x = w & 0xFC0007FEu;
         if (x == 0x7C000264u || x == 0x7C000224u || x == 0x7C00046Cu || x == 0x7C0003E4u) {
+            /* An invalidation is only complete at the next ptesync (ISA: tlbie; eieio; tlbsync; ptesync, or
+               tlbiel; ptesync), so the flush waits for it and a burst of them costs one flush and one refill
+               (Linux issues four for each kernel text patch). ptesync is served (xm_sync_hook). */
             t->mmu->c_tlbie++;
-            xm_tlb_flush(t);
+            if (t->mmu->flush_pending)
+                t->mmu->deferred++;
+            t->mmu->flush_pending = 1;
             p_rw(uc, XM_REG_PC, &t->pc);
             return;
         }
@@ -369,8 +385,20 @@ int xm_hook_trap(struct xm_trap *t)
 /* Instructions Unicorn gets wrong or dies on (timebase/decrementer reads frozen, SPURR/PURR/VTB fatal,
    SPRG0 kept by the machine, PIDR needed by the MMU walker, PVR: Unicorn's core is a POWER10 while the
    machine presents a POWER9): mfspr/mftb/mtspr of these SPRs. */
+static inline int xm_is_hmt(uint32_t w)
+{
+    /* or rs,rs,rs with rs != 0: a thread-priority hint (HMT_low/medium ..., cpu_relax, spin loops). QEMU's TCG
+       pauses the vCPU on it, which in Unicorn ends emu_start: ~10 us back in the machine per spin iteration. */
+    uint32_t rs = (w >> 21) & 31;
+    return (w & 0xFC0007FFu) == 0x7C000378u && rs != 0 && ((w >> 16) & 31) == rs && ((w >> 11) & 31) == rs;
+}
+
 static int xm_served_insn(uint32_t w)
 {
+    if (w == 0x7C4004ACu) /* ptesync: completes a deferred tlbie */
+        return 1;
+    if (xm_is_hmt(w))
+        return 1;
     uint32_t op = w & 0xFC0007FEu;
     if (op != 0x7C0002A6u && op != 0x7C0002E6u && op != 0x7C0003A6u)
         return 0;
@@ -424,9 +452,10 @@ static int xm_scan_block(void *uc, struct xm_trap *t, uint64_t address, uint32_t
             pbase = pa;
         }
         const unsigned char *q = t->ram + pbase + (ea & 0xFFF);
-        /* quick reject on bytes: primary opcode 31 and an XO ending in 0xa6/0xe6, in either byte order */
-        if (!((q[0] & 0xFC) == 0x7C && (q[3] == 0xA6 || q[3] == 0xE6)) &&
-            !((q[3] & 0xFC) == 0x7C && (q[0] == 0xA6 || q[0] == 0xE6)))
+        /* quick reject on bytes: primary opcode 31 and an XO ending in 0xa6/0xe6 (mfspr, mtspr, mftb), 0xac
+           (ptesync) or 0x78 (or: priority hints), in either byte order */
+        if (!((q[0] & 0xFC) == 0x7C && (q[3] == 0xA6 || q[3] == 0xE6 || q[3] == 0xAC || q[3] == 0x78)) &&
+            !((q[3] & 0xFC) == 0x7C && (q[0] == 0xA6 || q[0] == 0xE6 || q[0] == 0xAC || q[0] == 0x78)))
             continue;
         uint32_t be = ((uint32_t)q[0] << 24) | ((uint32_t)q[1] << 16) | ((uint32_t)q[2] << 8) | q[3];
         uint32_t le = __builtin_bswap32(be);
@@ -753,6 +782,7 @@ static int xm_tlb_fill(void *uc, uint64_t addr, int type, struct xm_tlb_entry *o
     struct xm_trap *t = (struct xm_trap *)user;
     struct xm_mmu *mm = t->mmu;
     mm->fills++;
+    mm->fills_by[(type - XM_ACC_READ) & 3 & 1 ? 1 : (type == XM_ACC_FETCH ? 2 : 0)]++;
     if (xm_ident(mm, addr)) {
         out->paddr = addr;
         out->perms = xm_grant(type, 7);
@@ -800,6 +830,44 @@ uint64_t xm_bench_walks(struct xm_trap *t, uint64_t ea, uint64_t n)
     return (uint64_t)((b.tv_sec - a.tv_sec) * 1000000000ll + (b.tv_nsec - a.tv_nsec)) + (sink & 0);
 }
 
+void xm_flush_pending(struct xm_trap *t)
+{
+    if (t->mmu && t->mmu->flush_pending)
+        xm_tlb_flush(t);
+}
+
+/* ptesync: where a pending tlbie/tlbiel completes. The instruction itself then runs as usual. */
+static void xm_sync_hook(void *uc, uint64_t address, uint32_t size, void *user)
+{
+    (void)uc;
+    (void)address;
+    (void)size;
+    xm_flush_pending((struct xm_trap *)user);
+}
+
+int xm_hook_sync_site(struct xm_trap *t, uint64_t addr, size_t *handle)
+{
+    return p_hook_add(t->uc, handle, 4 /* UC_HOOK_CODE */, (void *)xm_sync_hook, t, addr, addr);
+}
+
+/* A priority hint: step over it (the machine has no SMT priorities). When another vCPU could run, end the
+   slice at the next block: the spinner waits for someone, so let them run (the spin_yield flag is set by the
+   scheduler for slices with more than one runnable vCPU). */
+static void xm_hmt_hook(void *uc, uint64_t address, uint32_t size, void *user)
+{
+    struct xm_trap *t = (struct xm_trap *)user;
+    uint64_t next = address + 4;
+    (void)size;
+    p_rw(uc, XM_REG_PC, &next);
+    if (t->mmu && t->mmu->spin_yield && t->deadline > t->icount)
+        t->deadline = t->icount;
+}
+
+int xm_hook_hmt_site(struct xm_trap *t, uint64_t addr, size_t *handle)
+{
+    return p_hook_add(t->uc, handle, 4 /* UC_HOOK_CODE */, (void *)xm_hmt_hook, t, addr, addr);
+}
+
 int xm_hook_tlb(struct xm_trap *t)
 {
     size_t hh = 0;
@@ -812,6 +880,7 @@ void xm_tlb_flush(struct xm_trap *t)
     if (t->mmu) {
         t->mmu->flushes++;
         t->mmu->user_gen++;
+        t->mmu->flush_pending = 0;
     }
     p_ctl(t->uc, 11 /* UC_CTL_TLB_FLUSH */ | (1 << 30) /* write */);
 }

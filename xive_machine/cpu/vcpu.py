@@ -535,6 +535,18 @@ class VCpu:
             raise RuntimeError(f"cannot hook the timebase read at {addr:#x}")
         self._sites.append(site)
 
+    def hook_sync_site(self, addr: int) -> None:
+        """ptesync at `addr`: a tlbie's deferred flush happens there (C hook; the instruction runs)."""
+        hh = ffi.new("size_t *")
+        if lib.xm_hook_sync_site(self.trap, addr, hh) != 0:
+            raise RuntimeError(f"cannot hook the ptesync at {addr:#x}")
+
+    def hook_hmt_site(self, addr: int) -> None:
+        """A priority hint at `addr`: stepped over in C, ending the slice when another vCPU can run."""
+        hh = ffi.new("size_t *")
+        if lib.xm_hook_hmt_site(self.trap, addr, hh) != 0:
+            raise RuntimeError(f"cannot hook the priority hint at {addr:#x}")
+
     # --- the guest MMU -----------------------------------------------------------------------------------
     def set_process_table(self, base: int, entries: int) -> None:
         """Radix process table (H_REGISTER_PROC_TBL): base 0 = none. Drops every cached translation."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from unicorn import UcError
 
 from xive_machine.cpu import regs as R
+from xive_machine.cpu.fast import lib as fastlib
 from xive_machine.cpu.vcpu import TRAMP_BASE, VCpu
 from xive_machine.machine import exceptions as X
 from xive_machine.machine import traps, xive_fast
@@ -182,6 +183,7 @@ def _run(m: SpaprMachine, *, max_insns: int | None, timeout: float | None) -> Ru
             budget = min(budget, left)
         start = v.trap.icount
         v.trap.deadline = start + budget
+        v.mmu.spin_yield = 1 if len(m.rr_round) > 1 else 0  # a spin hint yields to another runnable vCPU
         vt = v.time  # the clock as the C timebase reads see it during this slice
         vt.ins_base = m.clock.insns - start
         vt.skip_ns = m.clock.skip_ns
@@ -205,6 +207,7 @@ def _run(m: SpaprMachine, *, max_insns: int | None, timeout: float | None) -> Ru
         finally:
             m.current = None
             m.clock.insns = m.slice_start_insns + (v.trap.icount - start)
+            fastlib.xm_flush_pending(v.trap)  # a tlbie never outlives the slice that issued it
         used = v.trap.icount - start
         m.rr_last = i
         cap = start + budget  # the slice was cut by the instruction limit only if it ran into that very

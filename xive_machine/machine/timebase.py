@@ -57,10 +57,31 @@ def classify(insn: int) -> tuple[str, int, int] | None:
     return None
 
 
+PTESYNC = 0x7C4004AC
+
+
+def is_priority_hint(word: int) -> bool:
+    """`or rs,rs,rs` with rs != 0 (HMT_low, HMT_medium ... as cpu_relax and spin loops use them)."""
+    rs = (word >> 21) & 31
+    return word & 0xFC0007FF == 0x7C000378 and rs != 0 and (word >> 16) & 31 == rs and (word >> 11) & 31 == rs
+
+
 def hook_site(m: SpaprMachine, addr: int, word: int) -> bool:
     """Hook one instruction (BE word given) on every vCPU and drop the translations that contain it."""
     if addr in m.time_sites:
         return False
+    if word == PTESYNC:  # where a deferred tlbie completes (the MMU's flush, in C; the instruction runs)
+        m.time_sites[addr] = ("sync", 0, 0)
+        for v in m.vcpus:
+            v.hook_sync_site(addr)
+            v.uc.ctl_remove_cache(addr, addr + 4)
+        return True
+    if is_priority_hint(word):  # or rN,rN,rN: stepped over in C (Unicorn would end the run on each one)
+        m.time_sites[addr] = ("hmt", 0, 0)
+        for v in m.vcpus:
+            v.hook_hmt_site(addr)
+            v.uc.ctl_remove_cache(addr, addr + 4)
+        return True
     kind = classify(word)
     if kind is None:
         return False

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from unicorn import UC_MEM_FETCH_UNMAPPED, UC_MEM_WRITE_UNMAPPED
-from unicorn import unicorn_const as UCC
 
 from xive_machine.cpu import regs as R
 from xive_machine.cpu.vcpu import Q_MSR, Q_PC, W_INTNO, VCpu
@@ -76,7 +75,7 @@ def handle(m: SpaprMachine, vcpu: VCpu) -> None:
         insn = _fetch_word(m, vcpu, pc - 4, little)
         xo_form = insn & _X_FORM
         if xo_form in (TLBIE, TLBIEL, TLBSYNC, SLBIA) and not msr & R.MSR_PR:
-            vcpu.uc.ctl(UCC.UC_CTL_TLB_FLUSH, UCC.UC_CTL_IO_WRITE)
+            vcpu.flush_tlb()
             vcpu.pc = pc  # step over
             return
         cause = X.SRR1_PROGRAM_ILLEGAL if intno == R.INTR_HV_EMU else program_cause(insn, msr)
