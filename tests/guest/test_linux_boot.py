@@ -156,3 +156,30 @@ def test_corrupt_initramfs_reports_the_panic(linux_guest: LinuxGuest, tmp_path: 
     assert "OS panic: VFS: Unable to mount root fs" in err
     assert "hcalls (oldest first)" in err and "KVMPPC_H_RTAS" in err
     assert "vCPU 0: PC" in err
+
+
+def test_fdt_boot_plays_prom_init(linux_guest: LinuxGuest) -> None:
+    """--boot fdt: the kernel skips prom_init, so the machine negotiates CAS with Linux's vector and
+    instantiates RTAS for it; the kernel boots radix + XIVE on 2 vCPUs from the tree in r3 and powers off."""
+    proc = _xive_machine("run", "--boot", "fdt", "--ic-mode", "xive", "--smp", "2", "--memory", "1G", "--initrd",
+                         str(linux_guest.initramfs), "--append", "console=hvc0 xm.poweroff", "--console", "stdio",
+                         "--timeout", "500", str(linux_guest.vmlinux))
+    out = _console(proc)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    assert "Preparing to boot" not in out  # no prom_init
+    assert "lpar: Using radix MMU under hypervisor" in out
+    assert "xive: Interrupt handling initialized with spapr backend" in out
+    assert "xm-init: busy task ran on cpu 1" in out and "reboot: Power down" in out
+
+
+def test_xics_mode_boots_linux_on_xics(linux_guest: LinuxGuest) -> None:
+    """ic-mode xics: prom_init finds no XIVE on offer and Linux runs its XICS driver (H_XIRR/H_EOI/H_IPI)."""
+    proc = _xive_machine("run", "--ic-mode", "xics", "--smp", "2", "--memory", "1G", "--initrd",
+                         str(linux_guest.initramfs), "--append", "console=hvc0 xm.poweroff", "--timeout", "500",
+                         str(linux_guest.vmlinux))
+    out = _console(proc)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    assert "xive:" not in out
+    ipi = re.search(r"^\s*\d+:\s+(\d+)\s+(\d+)\s+XICS", out, re.M)
+    assert ipi is not None and int(ipi.group(1)) > 0 and int(ipi.group(2)) > 0, out[-3000:]
+    assert "reboot: Power down" in out

@@ -17,6 +17,7 @@ from elftools.elf.elffile import ELFFile
 from xive_machine.cpu import regs as R
 from xive_machine.errors import ConfigError, read_input
 from xive_machine.firmware.elf import KERNEL_ADDR, LoadedKernel, load_kernel
+from xive_machine.machine import linux_fdt
 
 if TYPE_CHECKING:
     from xive_machine.machine.spapr import SpaprMachine
@@ -119,8 +120,10 @@ def set_entry_state(m: SpaprMachine) -> None:
         boot.set_gpr(5, m.fw_symbols["ci_entry"])
         boot.set_reg(R.REG_LR, m.fw_symbols["boot_return"])
     else:
-        blob = m.fdt_blob()
         addr = min(m.ram.size, RMA_MAX) - FDT_GAP
+        if linux_fdt.is_linux(m):  # the kernel skips prom_init: negotiate and instantiate RTAS for it
+            linux_fdt.prepare(m, addr)
+        blob = m.fdt_blob()
         m.ram.write(addr, blob)
         m.fdt_addr = addr
         boot.pc = m.fw_symbols["fdt_entry"]
