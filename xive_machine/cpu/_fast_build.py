@@ -64,11 +64,14 @@ struct xm_mmu {
     uint64_t *scanned;   /* blocks the scan found clean: XM_SCAN_CAP (key, generation) pairs, key 0 = empty */
     uint64_t scanned_n;
     uint64_t user_gen;   /* user-space blocks are trusted for one generation: a tlbie or a new PID ends it */
+    uint64_t code_gen;   /* every block's record ends with it: RAM rewritten behind Unicorn (reset, restore) */
     uint64_t scans;      /* block scans done (each block once per generation, not once per execution) */
     uint64_t flush_pending; /* a tlbie is not complete before the next ptesync: the flush waits for it */
     uint64_t deferred;   /* tlbie & co. whose flush was merged into a later one */
     uint64_t fills_by[3];/* fills for loads, stores, fetches */
     uint64_t spin_yield; /* set by the scheduler: a priority hint ends the slice (another vCPU can run) */
+    uint64_t mix_page[1024]; /* pages seen fetched and accessed as data: they get both kinds of access at */
+    uint8_t mix_kind[1024];  /* once (1 fetched, 2 data, 3 both), or every switch would refill the TLB */
 };
 int xm_hook_sync_site(struct xm_trap *t, uint64_t addr, size_t *handle);
 int xm_hook_hmt_site(struct xm_trap *t, uint64_t addr, size_t *handle);
@@ -216,11 +219,14 @@ struct xm_mmu {
     uint64_t *scanned;
     uint64_t scanned_n;
     uint64_t user_gen;
+    uint64_t code_gen;
     uint64_t scans;
     uint64_t flush_pending;
     uint64_t deferred;
     uint64_t fills_by[3];
     uint64_t spin_yield;
+    uint64_t mix_page[1024];
+    uint8_t mix_kind[1024];
 };
 #define XM_SCAN_CAP 65536
 struct xm_time {
@@ -485,7 +491,7 @@ static void xm_scan_clear(struct xm_mmu *mm)
 void xm_scan_forget(struct xm_trap *t)
 {
     if (t->mmu && t->mmu->scanned)
-        xm_scan_clear(t->mmu);
+        t->mmu->code_gen++; /* O(1): older records no longer match (a reset must stay cheap) */
 }
 
 /* Blocks found clean are remembered, so a block is scanned once, not on every execution (a kernel runs the
@@ -498,7 +504,7 @@ static int xm_scan_seen(void *uc, struct xm_trap *t, uint64_t address, uint32_t 
     struct xm_mmu *mm = t->mmu;
     if (!mm || !mm->scanned)
         return 0;
-    uint64_t cls, gen = 0;
+    uint64_t cls, gen = mm->code_gen << 32;
     if (address >= 0xC000000000000000ull)
         cls = 2;
     else {
@@ -506,7 +512,7 @@ static int xm_scan_seen(void *uc, struct xm_trap *t, uint64_t address, uint32_t 
         p_rr(uc, XM_REG_MSR, &msr);
         if (msr & XM_MSR_IR) {
             cls = 3;
-            gen = mm->user_gen;
+            gen |= mm->user_gen & 0xFFFFFFFFull;
         } else
             cls = 1;
     }
@@ -772,8 +778,20 @@ struct xm_tlb_entry {
    through its slow path (TB-invalidation checks) on an entry that also allows execute, even for a page that
    holds no code: ~50 ns a store instead of ~5 (measured). Self-modifying code is still caught on RW entries
    (Unicorn tracks code pages physically; measured with a patch through a non-executable alias). */
-static inline int xm_grant(int type, int prot)
+static inline int xm_grant(struct xm_mmu *mm, uint64_t addr, int type, int prot)
 {
+    /* ...except on a page that is both run and accessed as data (a small guest's code next to its data):
+       there the entry allows everything the translation allows, as refilling on each switch costs more. */
+    uint64_t page = addr >> 12;
+    unsigned i = (unsigned)(page & 1023);
+    uint8_t kind = type == XM_ACC_FETCH ? 1 : 2;
+    if (mm->mix_page[i] != page + 1) {
+        mm->mix_page[i] = page + 1;
+        mm->mix_kind[i] = kind;
+    } else
+        mm->mix_kind[i] |= kind;
+    if (mm->mix_kind[i] == 3)
+        return prot;
     return type == XM_ACC_FETCH ? prot & ~XM_PROT_W : prot & ~XM_PROT_X;
 }
 
@@ -785,7 +803,7 @@ static int xm_tlb_fill(void *uc, uint64_t addr, int type, struct xm_tlb_entry *o
     mm->fills_by[(type - XM_ACC_READ) & 3 & 1 ? 1 : (type == XM_ACC_FETCH ? 2 : 0)]++;
     if (xm_ident(mm, addr)) {
         out->paddr = addr;
-        out->perms = xm_grant(type, 7);
+        out->perms = xm_grant(mm, addr, type, 7);
         return 1;
     }
     uint64_t msr = 0;
@@ -793,7 +811,7 @@ static int xm_tlb_fill(void *uc, uint64_t addr, int type, struct xm_tlb_entry *o
     int on = type == XM_ACC_FETCH ? (msr & XM_MSR_IR) != 0 : (msr & (1 << 4)) != 0;
     if (!on) {
         out->paddr = addr & XM_REAL_MASK;
-        out->perms = xm_grant(type, 7);
+        out->perms = xm_grant(mm, addr, type, 7);
         return 1;
     }
     uint64_t pa = 0;
@@ -801,7 +819,7 @@ static int xm_tlb_fill(void *uc, uint64_t addr, int type, struct xm_tlb_entry *o
     uint32_t cause = xm_radix(mm, addr, type, (msr & XM_MSR_PR) != 0, &pa, &prot, &seg);
     if (cause == 0) {
         out->paddr = pa;
-        out->perms = xm_grant(type, prot);
+        out->perms = xm_grant(mm, addr, type, prot);
         return 1;
     }
     mm->faults++;
