@@ -183,3 +183,53 @@ def test_xics_mode_boots_linux_on_xics(linux_guest: LinuxGuest) -> None:
     ipi = re.search(r"^\s*\d+:\s+(\d+)\s+(\d+)\s+XICS", out, re.M)
     assert ipi is not None and int(ipi.group(1)) > 0 and int(ipi.group(2)) > 0, out[-3000:]
     assert "reboot: Power down" in out
+
+
+def test_interactive_terminal(linux_guest: LinuxGuest) -> None:
+    """On a terminal (a pty here): raw mode, typed keys reach busybox through the vty interrupt, and Ctrl-A x
+    ends the run with status 0, the terminal restored."""
+    import pty
+    import select
+    import time
+
+    cmd = [sys.executable, "-m", "xive_machine", "run", "--ic-mode", "xive", "--smp", "2", "--memory", "1G",
+           "--initrd", str(linux_guest.initramfs), "--append", "console=hvc0", str(linux_guest.vmlinux)]
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.execvp(cmd[0], cmd)
+    buf, stage, t0 = b"", 0, time.monotonic()
+    try:
+        while time.monotonic() - t0 < 400 and stage < 2:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not data:
+                    break
+                buf += data
+            if stage == 0 and b"Enter 'help'" in buf:
+                time.sleep(0.5)
+                os.write(fd, b"echo typed-$((2+3))\r")
+                stage = 1
+            elif stage == 1 and b"typed-5" in buf:
+                os.write(fd, b"\x01x")
+                stage = 2
+        _, status = os.waitpid(pid, 0)
+        while True:  # what was printed after the quit
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if not ready:
+                break
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            buf += data
+    finally:
+        os.close(fd)
+    assert stage == 2, buf[-2000:]
+    assert os.waitstatus_to_exitcode(status) == 0, buf[-2000:]
+    assert b"quit: console: Ctrl-A x" in buf

@@ -107,10 +107,7 @@ class _RawTerminal:
             import tty
 
             self.saved = termios.tcgetattr(self.fd)
-            tty.setraw(self.fd, termios.TCSANOW)
-            attrs = termios.tcgetattr(self.fd)
-            attrs[1] |= termios.OPOST | termios.ONLCR  # output as a terminal expects it
-            termios.tcsetattr(self.fd, termios.TCSANOW, attrs)
+            tty.setraw(self.fd, termios.TCSANOW)  # the guest sends \r\n itself, as to a serial line
         return self
 
     def __exit__(self, *exc: object) -> None:
