@@ -185,11 +185,23 @@ def test_xics_mode_boots_linux_on_xics(linux_guest: LinuxGuest) -> None:
     assert "reboot: Power down" in out
 
 
+def _pty_read(fd: int, wait: float) -> bytes | None:
+    """What the pty has within `wait` seconds: b"" for nothing yet, None once it is closed."""
+    import select
+
+    ready, _, _ = select.select([fd], [], [], wait)
+    if not ready:
+        return b""
+    try:
+        return os.read(fd, 4096) or None
+    except OSError:
+        return None
+
+
 def test_interactive_terminal(linux_guest: LinuxGuest) -> None:
     """On a terminal (a pty here): raw mode, typed keys reach busybox through the vty interrupt, and Ctrl-A x
     ends the run with status 0, the terminal restored."""
     import pty
-    import select
     import time
 
     cmd = [sys.executable, "-m", "xive_machine", "run", "--ic-mode", "xive", "--smp", "2", "--memory", "1G",
@@ -200,15 +212,10 @@ def test_interactive_terminal(linux_guest: LinuxGuest) -> None:
     buf, stage, t0 = b"", 0, time.monotonic()
     try:
         while time.monotonic() - t0 < 400 and stage < 2:
-            ready, _, _ = select.select([fd], [], [], 0.5)
-            if ready:
-                try:
-                    data = os.read(fd, 4096)
-                except OSError:
-                    break
-                if not data:
-                    break
-                buf += data
+            data = _pty_read(fd, 0.5)
+            if data is None:
+                break
+            buf += data
             if stage == 0 and b"Enter 'help'" in buf:
                 time.sleep(0.5)
                 os.write(fd, b"echo typed-$((2+3))\r")
@@ -217,16 +224,7 @@ def test_interactive_terminal(linux_guest: LinuxGuest) -> None:
                 os.write(fd, b"\x01x")
                 stage = 2
         _, status = os.waitpid(pid, 0)
-        while True:  # what was printed after the quit
-            ready, _, _ = select.select([fd], [], [], 0.2)
-            if not ready:
-                break
-            try:
-                data = os.read(fd, 4096)
-            except OSError:
-                break
-            if not data:
-                break
+        while data := _pty_read(fd, 0.2):  # what was printed after the quit
             buf += data
     finally:
         os.close(fd)

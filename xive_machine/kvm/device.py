@@ -247,3 +247,23 @@ class KvmDevice:
 
     def release(self) -> None:
         """The device `release` op (kvm->lock held in the kernel)."""
+
+
+class XiveBackedDevice(KvmDevice):
+    """What the two devices KVM builds on a POWER9 host's XIVE share (XICS-on-XIVE and XIVE native): at most
+    one per VM (`vm.xive`), and an fd in the host's table. Subclasses take `(vm, fd)` and set `self.host`."""
+
+    host: Any
+
+    @classmethod
+    def create(cls, vm: Any) -> Any:
+        """KVM_CREATE_DEVICE: -EEXIST when the VM already has a XIVE-backed device (of either type)."""
+        if vm.xive is not None:
+            raise KvmError(errno.EEXIST, "the VM already has a XIVE device")
+        dev = cls(vm, -1)  # type: ignore[call-arg]
+        dev.fd = vm.host.alloc_fd(dev)
+        vm.xive = dev
+        return dev
+
+    def _fd_closed(self) -> None:
+        self.host.free_fd(self.fd)

@@ -35,7 +35,7 @@ from xive_machine.errors import KvmError
 from xive_machine.hcalls.codes import H, Op
 from xive_machine.intc.xics.icp import ICP
 from xive_machine.intc.xics.ics import ICS, XICS_FLAGS_IRQ_LSI, XICS_FLAGS_IRQ_MASK
-from xive_machine.kvm.device import AttrValue, KvmDevice, attr_u32, attr_u64
+from xive_machine.kvm.device import AttrValue, XiveBackedDevice, attr_u32, attr_u64
 from xive_machine.kvm.uapi import (
     KVM_CAP_IRQ_XICS,
     KVM_DEV_XICS_GRP_CTRL,
@@ -108,7 +108,7 @@ class _Blocks:
                 ics.resend()
 
 
-class KvmXicsOnXive(KvmDevice):
+class KvmXicsOnXive(XiveBackedDevice):
     """One `kvm-xive` device of a VM (`kvmppc_xive_create`): at most one XIVE-backed device per VM."""
 
     name = "kvm-xive"
@@ -125,19 +125,6 @@ class KvmXicsOnXive(KvmDevice):
         self.src_count = 0
         self.servers: dict[int, ICP] = {}  # server number -> presenter
         self._trace: Any = None
-
-    @classmethod
-    def create(cls, vm: KvmVm) -> KvmXicsOnXive:
-        """KVM_CREATE_DEVICE(KVM_DEV_TYPE_XICS): -EEXIST when the VM already has a XIVE-backed device."""
-        if vm.xive is not None:
-            raise KvmError(errno.EEXIST, "the VM already has a XIVE device")
-        dev = cls(vm, -1)
-        dev.fd = vm.host.alloc_fd(dev)
-        vm.xive = dev
-        return dev
-
-    def _fd_closed(self) -> None:
-        self.host.free_fd(self.fd)
 
     @property
     def trace(self) -> Any:

@@ -52,7 +52,7 @@ from xive_machine.intc.xive.regs import (
 from xive_machine.intc.xive.router import XiveRouter
 from xive_machine.intc.xive.source import XiveSource, size_mask
 from xive_machine.intc.xive.tctx import IPB_TO_PIPR, PRIO_TO_IPB, XiveTCTX
-from xive_machine.kvm.device import AttrValue, DeviceMapping, KvmDevice, VmFault, attr_struct, attr_u32, attr_u64
+from xive_machine.kvm.device import AttrValue, DeviceMapping, VmFault, XiveBackedDevice, attr_struct, attr_u32, attr_u64
 from xive_machine.kvm.uapi import (
     HOST_PAGE_SHIFT,
     KVM_CAP_PPC_IRQ_XIVE,
@@ -255,7 +255,7 @@ class XiveVcpu:
 # the device
 
 
-class KvmXiveNative(KvmDevice):
+class KvmXiveNative(XiveBackedDevice):
     """One `kvm-xive-native` device of a VM (`kvmppc_xive_native_create`): at most one per VM."""
 
     name = "kvm-xive-native"
@@ -276,19 +276,6 @@ class KvmXiveNative(KvmDevice):
         self.presenter = _NvtPresenter(vm.line, None)
         self.router: XiveRouter | None = None  # built with the VP block
         self.trace: Any = None
-
-    @classmethod
-    def create(cls, vm: KvmVm) -> KvmXiveNative:
-        """KVM_CREATE_DEVICE(KVM_DEV_TYPE_XIVE): -EEXIST when the VM already has a XIVE device."""
-        if vm.xive is not None:
-            raise KvmError(errno.EEXIST, "the VM already has a XIVE device")
-        dev = cls(vm, -1)
-        dev.fd = vm.host.alloc_fd(dev)
-        vm.xive = dev
-        return dev
-
-    def _fd_closed(self) -> None:
-        self.host.free_fd(self.fd)
 
     # --- numbering --------------------------------------------------------------------------------------
 
