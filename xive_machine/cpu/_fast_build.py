@@ -89,6 +89,8 @@ struct xm_site {
     struct xm_time *time;
     uint32_t kind;       /* 0: whole timebase (mftb, TBL, PURR, SPURR, VTB), 1: upper 32 bits (TBU) */
     uint32_t gpr;
+    uint32_t word;       /* the instruction's bytes as first served (0: not yet): a patched site runs as is */
+    uint32_t pad;
 };
 int xm_hook_time_site(struct xm_trap *t, struct xm_site *site, uint64_t addr, size_t *handle);
 int xm_hook_tlb(struct xm_trap *t);
@@ -240,6 +242,8 @@ struct xm_site {
     struct xm_time *time;
     uint32_t kind;
     uint32_t gpr;
+    uint32_t word;
+    uint32_t pad;
 };
 static void xm_py_trap(struct xm_trap *);
 static void xm_py_irq(struct xm_trap *);
@@ -914,6 +918,17 @@ static void xm_time_hook(void *uc, uint64_t address, uint32_t size, void *user)
     struct xm_site *s = (struct xm_site *)user;
     struct xm_time *tm = s->time;
     (void)size;
+    /* The kernel patches its text (ftrace, jump labels, alternatives): serve the site only while it still holds
+       the instruction it held when first served; anything else runs as written. */
+    uint64_t pa = 0;
+    uint32_t now = 0;
+    if (xm_translate(s->t, address, 18, &pa) == 0 && pa + 4 <= s->t->ram_size) {
+        __builtin_memcpy(&now, s->t->ram + pa, 4);
+        if (!s->word)
+            s->word = now;
+        else if (now != s->word)
+            return;
+    }
     int64_t insns = tm->ins_base + (int64_t)s->t->icount;
     unsigned __int128 ns = (unsigned __int128)((uint64_t)insns) * 1000u / tm->ipu + tm->skip_ns;
     uint64_t tb = (uint64_t)(ns * 512000000u / 1000000000u);
