@@ -280,8 +280,8 @@ def test_every_saved_register_round_trips(image) -> None:
         w = m2.vcpus[1]
         assert [w.gpr(n) for n in range(32)] == [0x1111_0000_0000_0000 + n for n in range(32)]
         assert [w.reg(R.FPR[n]) for n in range(32)] == [0x4000_0000_0000_0000 + n for n in range(32)]
-        assert [w.reg(r) for r in (R.FPSCR, R.REG_CR, R.REG_LR, R.REG_CTR, R.REG_XER)] == [
-            0x8, 0x12345678, 0x4000, 7, 0x20000000]
+        assert [w.reg(r) for r in (R.FPSCR, R.REG_CR, R.REG_LR, R.REG_CTR)] == [0x8, 0x12345678, 0x4000, 7]
+        assert w.xer == 0x20000000  # as mfxer reads it (the carry lives apart from the raw XER word)
         assert [w.spr(spr) for spr in GUEST_SPRS] == [0x100 + k for k in range(len(GUEST_SPRS))]
         assert (w.pc, w.msr) == (0x400100, R.MSR_SF | R.MSR_ME)
     m.close()

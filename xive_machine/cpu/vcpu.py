@@ -329,6 +329,64 @@ class VCpu:
         _rw(self._h, R.REG_PC, save_pc)
         return out
 
+    @property
+    def xer(self) -> int:
+        """XER as `mfxer` reads it: Unicorn's register read leaves out SO, OV and CA, which QEMU keeps apart
+        (a snapshot taken in the middle of multi-precision arithmetic would lose the carry)."""
+        return self._run_stub(R.mfspr(3, R.SPR_XER), None)
+
+    @xer.setter
+    def xer(self, value: int) -> None:
+        """Through `mtxer`: Unicorn's register write stores SO/OV/CA in the raw XER word, where later
+        instructions never clear them (measured: CA stays set across an addic that clears it)."""
+        _rw(self._h, R.REG_XER, 0)
+        self._run_stub(R.mtspr(R.SPR_XER, 3), value & MASK64)
+
+    # --- vector-scalar registers (Unicorn gives no register access to them) ------------------------------
+    VSX_STATE_SIZE = 64 * 16 + 16  # vs0..vs63 (vs0-31 overlay the FPRs, vs32-63 are the VRs), then VSCR
+
+    def _run_code(self, words: list[int], r3: int) -> None:
+        """Run a straight-line stub at STUB_BASE (64-bit, big-endian, real mode, FP/VMX/VSX on), r3 = `r3`;
+        PC, MSR and r3 restored after, so a pending SPR trampoline stays pending (it owns r0, r10-r12).
+        Cold paths only (snapshots): a nested emu_start costs ~50 us."""
+        h = self._h
+        save_pc, save_r3, save_msr = _rr(h, R.REG_PC), _rr(h, R.GPR[3]), _rr(h, R.REG_MSR)
+        _rw(h, R.REG_MSR, R.MSR_SF | R.MSR_FP | R.MSR_VEC | R.MSR_VSX)
+        _rw(h, R.GPR[3], r3)
+        self.uc.mem_write(STUB_BASE, b"".join(struct.pack(">I", w) for w in words))
+        t = self.trap
+        icount, deadline, waiting, outside = t.icount, t.deadline, t.irq_waiting, t.exec_outside
+        t.deadline, t.irq_waiting = MASK64, 0
+        try:
+            self.uc.emu_start(STUB_BASE, STUB_BASE + 4 * len(words), count=len(words))
+        finally:
+            t.icount, t.deadline, t.irq_waiting, t.exec_outside = icount, deadline, waiting, outside
+            _rw(h, R.REG_MSR, save_msr)
+            _rw(h, R.GPR[3], save_r3)
+            _rw(h, R.REG_PC, save_pc)
+
+    def vector_state(self) -> bytes:
+        """The 64 VSRs (stxvd2x, big-endian element order) and VSCR, as a snapshot keeps them."""
+        words: list[int] = []
+        for i in range(64):  # stxvd2x vs_i,0,r3 ; addi r3,r3,16
+            words += [0x7C000798 | (i & 31) << 21 | 3 << 11 | (i >> 5), 0x38630010]
+        words += [0x10000604, 0x7C0001CE | 3 << 11]  # mfvscr v0 ; stvx v0,0,r3  (v0 = vs32 is already saved)
+        words += [0x3863FE00, 0x7C000698 | 3 << 11 | 1]  # addi r3,r3,-512 ; lxvd2x vs32,0,r3: v0 back as it was
+        data = STUB_BASE + 0x800
+        self._run_code(words, data)
+        return bytes(self.uc.mem_read(data, self.VSX_STATE_SIZE))
+
+    def set_vector_state(self, state: bytes) -> None:
+        """Load what vector_state gave (VSCR first, through v0, then every VSR)."""
+        if len(state) != self.VSX_STATE_SIZE:
+            raise ValueError(f"vector state must be {self.VSX_STATE_SIZE} bytes")
+        data = STUB_BASE + 0x800
+        self.uc.mem_write(data, state)
+        words = [0x38630400, 0x7C0000CE | 3 << 11, 0x10000644, 0x3863FC00]  # r3+=1024; lvx v0; mtvscr v0; r3-=1024
+        for i in range(64):  # lxvd2x vs_i,0,r3 ; addi r3,r3,16
+            words += [0x7C000698 | (i & 31) << 21 | 3 << 11 | (i >> 5), 0x38630010]
+        self._run_code(words, data)
+
     def spr(self, spr: int) -> int:
         """Read an SPR with `mfspr r3, spr` run in a nested emulation (r3 and PC restored). Cold paths only:
         an emu_start costs ~50 us."""
@@ -336,6 +394,8 @@ class VCpu:
             raise ValueError(f"SPR {spr} cannot be read through Unicorn")
         if spr in self.shadow:
             return self.shadow[spr]
+        if spr == R.SPR_PIDR:  # served by the machine (the MMU walker's PID)
+            return self.pidr
         self.flush_redirect()
         return self._run_stub(R.mfspr(3, spr), None)
 
@@ -343,6 +403,9 @@ class VCpu:
         """Write an SPR. Takes effect before the guest's next instruction (see `write_sprs`)."""
         if spr in self.shadow:
             self.shadow[spr] = value & MASK64
+            return
+        if spr == R.SPR_PIDR:
+            self.pidr = value
             return
         self.write_sprs([(spr, value)])
 

@@ -6,7 +6,7 @@ not provided: a hash registration is validated as QEMU does, recorded, and leave
 faulting.
 
 The handler uses only `m.patb_entry` (QEMU's spapr->patb_entry), `m.set_lpcr_mmu(uprt_hr, gtse)` and
-`m.set_process_table(base, entries)`.
+`m.set_process_table(base, entries)`; `apply_patb` is also how a snapshot restores the registration.
 """
 
 from __future__ import annotations
@@ -67,11 +67,17 @@ def h_register_proc_tbl(m: Any, cpu: int, flags: int, proc_tbl: int, page_size: 
         if (not flags & FLAG_RADIX) != (not m.patb_entry & PATE1_GR):
             return (H.PARAMETER,)
         entry = m.patb_entry
-    m.patb_entry = entry
     m.set_lpcr_mmu(bool(flags & FLAG_RADIX), bool(flags & FLAG_GTSE))
+    apply_patb(m, entry)
+    return (H.SUCCESS,)
+
+
+def apply_patb(m: Any, entry: int) -> None:
+    """Make `entry` (QEMU's patb_entry) the registration every vCPU's walker uses: a radix table (GR set
+    and a base) is walked; anything else leaves translation-on accesses faulting (no hash MMU here)."""
+    m.patb_entry = entry
     if entry & PATE1_GR and entry & ~PATE1_GR:
         size = entry & 0x1F
         m.set_process_table(entry & 0x0FFF_FFFF_FFFF_F000, (1 << (12 + size)) // PROC_TBL_ENTRY)
     else:
         m.set_process_table(0, 0)
-    return (H.SUCCESS,)

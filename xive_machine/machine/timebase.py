@@ -60,6 +60,16 @@ def classify(insn: int) -> tuple[str, int, int] | None:
 PTESYNC = 0x7C4004AC
 
 
+def site_word(kind: tuple[str, int, int]) -> int:
+    """The instruction (BE word) a recorded site kind stands for (a snapshot keeps kinds, not words)."""
+    rw, spr, gpr = kind
+    if rw == "s":
+        return PTESYNC
+    if rw == "h":
+        return 0x7C000378 | (gpr << 21) | (gpr << 16) | (gpr << 11)
+    return R.mfspr(gpr, spr) if rw == "r" else R.mtspr(spr, gpr)
+
+
 def is_priority_hint(word: int) -> bool:
     """`or rs,rs,rs` with rs != 0 (HMT_low, HMT_medium ... as cpu_relax and spin loops use them)."""
     rs = (word >> 21) & 31
@@ -71,13 +81,13 @@ def hook_site(m: SpaprMachine, addr: int, word: int) -> bool:
     if addr in m.time_sites:
         return False
     if word == PTESYNC:  # where a deferred tlbie completes (the MMU's flush, in C; the instruction runs)
-        m.time_sites[addr] = ("sync", 0, 0)
+        m.time_sites[addr] = ("s", 0, 0)  # kinds are one letter: r(ead), w(rite), s(ync), h(int)
         for v in m.vcpus:
             v.hook_sync_site(addr)
             v.uc.ctl_remove_cache(addr, addr + 4)
         return True
     if is_priority_hint(word):  # or rN,rN,rN: stepped over in C (Unicorn would end the run on each one)
-        m.time_sites[addr] = ("hmt", 0, 0)
+        m.time_sites[addr] = ("h", 0, (word >> 21) & 31)
         for v in m.vcpus:
             v.hook_hmt_site(addr)
             v.uc.ctl_remove_cache(addr, addr + 4)

@@ -252,6 +252,23 @@ CasSection = Struct(
 
 ConsoleSection = Struct("output" / Blob64, "input" / Blob64)
 
+# --- VSX : each vCPU's 64 vector-scalar registers and VSCR (VCpu.vector_state; Unicorn has no register API) ---
+
+VsxRecord = Struct("index" / Int32ub, "state" / Bytes(64 * 16 + 16))
+VsxSection = PrefixedArray(Int32ub, VsxRecord)
+
+# --- PLAT: the platform's own guest-visible state (radix registration, TCE tables, NVRAM) ---------------------
+
+TceEntry = Struct("index" / Int32ub, "tce" / Int64ub)
+TceTableRecord = Struct("liobn" / Int32ub, "entries" / PrefixedArray(Int32ub, TceEntry))
+PlatformSection = Struct(
+    "patb_entry" / Int64ub,  # QEMU's spapr->patb_entry (H_REGISTER_PROC_TBL)
+    "lpcr_radix" / Flag,
+    "lpcr_gtse" / Flag,
+    "tce" / PrefixedArray(Int32ub, TceTableRecord),
+    "nvram" / Blob,  # zlib-compressed
+)
+
 # --- RAM ------------------------------------------------------------------------------------------------------------
 
 RamSection = Struct(
@@ -277,6 +294,8 @@ TAGS = {
     "CAS ": CasSection,
     "CONS": ConsoleSection,
     "RAM ": RamSection,
+    "PLAT": PlatformSection,
+    "VSX ": VsxSection,
 }
 REQUIRED = ("MISC", "BOOT", "CPUS", "TREE", "CONS", "RAM ")
 

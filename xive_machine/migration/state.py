@@ -74,7 +74,30 @@ def capture(m: SpaprMachine) -> Sections:
     if m.cas is not None:
         out["CAS "] = [_cas(m)]
     out["CONS"] = [{"output": bytes(m.console.output), "input": m.console.get_state()["input"]}]
+    out["PLAT"] = [_platform(m)]
+    out["VSX "] = [[{"index": v.index, "state": v.vector_state()} for v in m.vcpus]]
     return out
+
+
+def _platform(m: SpaprMachine) -> dict:
+    """The radix registration, the TCE tables and the NVRAM: guest-visible state of the platform itself."""
+    return {"patb_entry": m.patb_entry, "lpcr_radix": m.lpcr_radix, "lpcr_gtse": m.lpcr_gtse,
+            "tce": [{"liobn": t.liobn, "entries": [{"index": i, "tce": v} for i, v in sorted(t.table.items())]}
+                    for t in m.tce_tables.values()],
+            "nvram": zlib.compress(bytes(m.nvram), 1)}
+
+
+def _apply_platform(m: SpaprMachine, rec: Any) -> None:
+    from xive_machine.hcalls.mmu import apply_patb
+
+    m.set_lpcr_mmu(rec.lpcr_radix, rec.lpcr_gtse)
+    apply_patb(m, rec.patb_entry)
+    for t in rec.tce:
+        table = m.tce_tables.get(t.liobn)
+        if table is not None:
+            table.table = {e.index: e.tce for e in t.entries}
+    nvram = zlib.decompress(rec.nvram)
+    m.nvram[:len(nvram)] = nvram
 
 
 def _misc(m: SpaprMachine) -> dict:
@@ -121,7 +144,7 @@ def _vcpu(m: SpaprMachine, i: int) -> dict:
         "gpr": [v.gpr(n) for n in range(32)],
         "fpr": [v.reg(r) for r in R.FPR],
         "fpscr": v.reg(R.FPSCR), "cr": v.reg(R.REG_CR), "lr": v.reg(R.REG_LR), "ctr": v.reg(R.REG_CTR),
-        "xer": v.reg(R.REG_XER), "msr": v.msr, "pc": v.pc,
+        "xer": v.xer, "msr": v.msr, "pc": v.pc,
         "sprs": [{"spr": spr, "value": _read_spr(v, spr, pending)} for spr in GUEST_SPRS],
         "redirect": _opt(None if pending is None else {
             "sprs": [{"spr": spr, "value": value} for spr, value in pending.items()], "run_msr": v.reg(R.REG_MSR)}),
@@ -349,12 +372,18 @@ def apply(m: SpaprMachine, sections: Sections, saved_config: dict,
     m.rr_last = misc.rr_last
     m.rr_resume = None if misc.rr_resume_cpu < 0 else (misc.rr_resume_cpu, misc.rr_resume_insns)
 
-    # 5. vCPUs, then what the machine keeps per vCPU
+    # 5. vCPUs, then what the machine keeps per vCPU; the vector-scalar registers last (they overlay the FPRs)
     for rec in cpus:
         _apply_vcpu(m, rec)
+    for rec in sections.get("VSX ", [[]])[0]:
+        m.vcpus[rec.index].set_vector_state(rec.state)
 
     # 6. time instructions: hooked again before any code is translated
     _hook_time_sites(m, misc.time_sites)
+
+    # 7. the platform: MMU registration (snapshots from before it existed restore a reset platform)
+    if "PLAT" in sections:
+        _apply_platform(m, sections["PLAT"][0])
 
 
 def _no_base(name: str, ram_id: bytes) -> None:
@@ -435,11 +464,15 @@ def _apply_vcpu(m: SpaprMachine, rec: Any) -> None:
     v.set_reg(R.REG_CR, rec.cr)
     v.set_reg(R.REG_LR, rec.lr)
     v.set_reg(R.REG_CTR, rec.ctr)
-    v.set_reg(R.REG_XER, rec.xer)
+    v.xer = rec.xer
     v.msr = rec.msr
     v.pc = rec.pc
     v.shadow = {s.spr: s.value for s in rec.shadow}
-    v.write_sprs([(s.spr, s.value) for s in rec.sprs if s.spr not in v.shadow])
+    served = (R.SPR_PIDR,)  # kept by the machine, not by Unicorn (the MMU walker's PID)
+    for s in rec.sprs:
+        if s.spr in served:
+            v.set_spr(s.spr, s.value)
+    v.write_sprs([(s.spr, s.value) for s in rec.sprs if s.spr not in v.shadow and s.spr not in served])
     v.flush_redirect()  # run the SPR trampoline now: the restored vCPU starts exactly at the guest's PC
     redirect = _get(rec.redirect)
     if redirect is not None:  # the trampoline the original still had to run, as it was
@@ -470,8 +503,7 @@ def _map_window_pages(m: SpaprMachine, v: Any, pages: Any) -> None:
 def _hook_time_sites(m: SpaprMachine, sites: Any) -> None:
     """Hook the sites the original had met (the block scan would find them again; hooking them now keeps
     the restored machine's hook set the same as the original's, for a later snapshot)."""
-    from xive_machine.machine.timebase import hook_site
+    from xive_machine.machine.timebase import hook_site, site_word
 
     for s in sites:
-        word = R.mfspr(s.gpr, s.spr) if s.rw == "r" else R.mtspr(s.spr, s.gpr)
-        hook_site(m, s.addr, word)
+        hook_site(m, s.addr, site_word((s.rw, s.spr, s.gpr)))

@@ -18,7 +18,7 @@ from construct import ConstructError
 from xive_machine.errors import ConfigError, read_input
 from xive_machine.migration import format as F
 
-ORDER = ("MISC", "BOOT", "CPUS", "CTRL", "TREE", "VOF ", "CAS ", "CONS", "RAM ")
+ORDER = ("MISC", "BOOT", "CPUS", "VSX ", "CTRL", "TREE", "VOF ", "CAS ", "CONS", "PLAT", "RAM ")
 
 
 @dataclass
