@@ -38,6 +38,7 @@ JUMP_SLOTS = 0x40  # offset (from TRAMP_DATA) of the slots a jump trampoline res
 BA_REACH = 1 << 25  # `ba` reaches [0, 32 MiB)
 _FAST_MSR_MASK = R.MSR_SF | R.MSR_PR | R.MSR_IR | R.MSR_DR
 MASK64 = 0xFFFF_FFFF_FFFF_FFFF
+GUARD_GRANULE = 0x10000  # RAM joins the store guard in aligned runs of this size
 
 TrapHandler = Callable[["VCpu"], None]
 _HIST_SEQ = ffi.new("uint64_t *")  # one sequence for every vCPU's hcall history (process-wide is enough)
@@ -230,7 +231,13 @@ class VCpu:
         self.time = ffi.new("struct xm_time *")
         self.time.ipu = 1000
         self._sites: list[Any] = []
-        if lib.xm_hook_trap(self.trap) != 0 or lib.xm_hook_tlb(self.trap) != 0:
+        # Guest stores skip Unicorn's check for translated code except on RAM where this vCPU ran code (see
+        # xm_hook_tlb_guarded): in 64 KiB runs, the granule images are linked with (code apart from data).
+        self.guard = ffi.new("struct xm_guard *")
+        self.guard.t = self.trap
+        self.guard.ram_size = ram.size
+        self.guard.granule = GUARD_GRANULE
+        if lib.xm_hook_trap(self.trap) != 0 or lib.xm_hook_tlb_guarded(self.guard) != 0:
             raise RuntimeError("cannot install the trap hook")
         self._stub_cache: dict[int, None] = {}
 
@@ -575,6 +582,13 @@ class VCpu:
         else:
             self.uc.ctl_remove_cache(lo, hi)
         lib.xm_scan_forget(self.trap)
+
+    def code_ranges(self) -> list[tuple[int, int]]:
+        """RAM ranges [lo, hi) where this vCPU may have translated code (its store guard): none elsewhere."""
+        g = self.guard
+        if g.failed:
+            return [(0, int(g.ram_size))]
+        return [(int(g.lo[i]), int(g.hi[i])) for i in range(g.n)]
 
     def translate(self, ea: int, access: int = 16) -> int | None:
         """The real address the guest's `ea` maps to under the current MSR (16 load, 17 store, 18 fetch), or

@@ -117,6 +117,21 @@ class GuestRam:
         nul = chunk.find(b"\0")
         return None if nul < 0 else chunk[:nul]
 
+    def differing_pages(self, addr: int, expected: bytes) -> list[int]:
+        """Addresses of the pages of [addr, addr + len(expected)) (page-aligned) whose bytes differ from
+        `expected`: one compare when none do (a reset asks this of every page that may hold code)."""
+        n = len(expected)
+        self._check(addr, n)
+        mm = self._map
+        if mm[addr:addr + n] == expected:  # mmap slices compare with memcmp; memoryview slices byte by byte
+            return []
+        out = []
+        for off in range(0, n, PAGE_SIZE):
+            end = min(n, off + PAGE_SIZE)
+            if mm[addr + off:addr + end] != expected[off:end]:
+                out.append(addr + off)
+        return out
+
     def mark_dirty(self, addr: int, size: int) -> None:
         if size <= 0:
             return
