@@ -159,6 +159,7 @@ struct xm_guard {
     uint64_t grows;      /* times the guard grew (each one a TLB flush) */
 };
 int xm_init_guard(uintptr_t hook_del);
+int xm_unhook(void *uc, size_t hook);
 int xm_hook_tlb_guarded(struct xm_guard *g);
 int xm_xive_access(struct xm_mmio *m, uint64_t addr, int size, int is_write, uint64_t value, uint64_t *out);
 int xm_hook_mmio(void *uc, struct xm_mmio *m, size_t *handle);
@@ -1361,6 +1362,13 @@ int xm_init_guard(uintptr_t hook_del)
 {
     p_hook_del = (hook_del_t)hook_del;
     return 0;
+}
+
+/* Remove a hook added from C: the binding's own hook_del also drops a Python callback record, which such a
+   hook does not have (KeyError after the hook is gone). */
+int xm_unhook(void *uc, size_t hook)
+{
+    return p_hook_del(uc, hook);
 }
 
 static int xm_guard_cb(void *uc, int type, uint64_t addr, int size, int64_t value, void *user)

@@ -623,7 +623,7 @@ class VCpu:
 
     def unmap_mmio_page(self, token: tuple) -> None:
         base, size, _buf, _page, _keep, hook = token
-        self.uc.hook_del(hook)
+        lib.xm_unhook(self.trap.uc, hook)  # added in C: the binding has no record of it to drop
         try:
             self.uc.mem_unmap(base, size)
         except UcError:

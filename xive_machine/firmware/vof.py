@@ -113,6 +113,14 @@ class VofState:
         self.initrd: tuple[int, int] | None = None  # (base, size) once the client setprops it
         self.stack_base = 0
 
+    def copy(self) -> VofState:
+        """An independent copy (instances are never edited in place: the dict is copied, not its items)."""
+        st = VofState.__new__(VofState)
+        st.__dict__.update(self.__dict__)
+        st.claims = list(self.claims)
+        st.instances = dict(self.instances)
+        return st
+
     @classmethod
     def at_reset(cls, tree: fdt.FDT, *, fw_size: int, top_addr: int) -> VofState:
         """spapr_vof_reset: firmware at 0, the stack (aligned claim), the kernel and initrd ranges."""
@@ -277,6 +285,22 @@ def _node_name(n: fdt.Node) -> str:
 
 
 Service = Callable[..., "tuple[int, list[int]]"]
+PropIndex = dict[int, "tuple[list[fdt.Property], dict[str, bytes]]"]
+
+
+@dataclass
+class VofStart:
+    """Where a client interface over a finalized tree starts: its state after `at_reset` and `finalize`, the
+    blob size, the property names, the phandle table and property index. A machine keeps it with the tree, so
+    a reset over the same, unedited tree skips all of that (see platform.machine_reset)."""
+
+    tree: fdt.FDT
+    state: VofState
+    stdout: int | None
+    used: int
+    strings: frozenset[str]
+    by_phandle: dict[int, fdt.Node]
+    index: PropIndex
 
 
 class Vof:
@@ -298,9 +322,11 @@ class Vof:
         top_addr: int | None = None,
         trace: Any = None,
         dtb_size: int | None = None,
+        start: VofStart | None = None,
     ) -> None:
         """`dtb_size`: the blob size of the finalized tree when the caller knows it (a machine reset with a
-        tree it built before), which saves flattening the tree just to measure it."""
+        tree it built before), which saves flattening the tree just to measure it. `start`: the tree is
+        `start.tree`, already finalized, unedited since `start_point` (the caller checks): begin from there."""
         self.ram = ram
         self._cas = cas
         self._clock_ms = clock_ms
@@ -314,11 +340,20 @@ class Vof:
         self.quiesced = False
         self.exited = False
         self.last_call: CiCall | None = None
-        self.state = VofState.at_reset(tree, fw_size=fw_size, top_addr=top_addr or ram.size)
         self.tree = tree
         self._install(tree)
-        self.stdout = self.state.finalize(tree)
-        self._recount(dtb_size)
+        if start is not None and start.tree is tree:
+            self.state = start.state.copy()
+            self.stdout = start.stdout
+            self._used = start.used
+            self._strings = set(start.strings)
+            self._capacity = max(dt.FDT_MAX_SIZE, self._used)
+            self._by_phandle = start.by_phandle  # replaced, never edited in place
+            self._index = dict(start.index)
+        else:
+            self.state = VofState.at_reset(tree, fw_size=fw_size, top_addr=top_addr or ram.size)
+            self.stdout = self.state.finalize(tree)
+            self._recount(dtb_size)
         self._services: dict[str, tuple[int, int, Service]] = {
             "finddevice": (1, 1, self._finddevice),
             "getprop": (4, 1, self._getprop),
@@ -350,6 +385,15 @@ class Vof:
     def _install(self, tree: fdt.FDT) -> None:
         self.tree = tree
         self._by_phandle: dict[int, fdt.Node] | None = None
+        self._index: PropIndex = {}
+
+    def start_point(self) -> VofStart:
+        """This client interface as constructed (call it before the guest does): see VofStart."""
+        self.node_by_phandle(1)  # builds the phandle table
+        for n in dt.iter_nodes(self.tree):  # and the property index, node by node
+            self._props_of(n)
+        return VofStart(self.tree, self.state.copy(), self.stdout, self._used, frozenset(self._strings),
+                        self._by_phandle or {}, dict(self._index))
 
     def _recount(self, known_size: int | None = None) -> None:
         """Bytes the blob uses and its capacity: QEMU's buffer is FDT_MAX_SIZE until quiesce packs it."""
@@ -503,8 +547,18 @@ class Vof:
         n = find_path(self.tree, path)
         return (PROM_ERROR if n is None else dt.get_phandle(n)), []
 
+    def _props_of(self, n: fdt.Node) -> dict[str, bytes]:
+        """The node's property values by name (the first of a name wins, as libfdt's lookup): indexed once per
+        node, and again only when its property list changed (a property set, added or removed)."""
+        entry = self._index.get(id(n))
+        props = n.props
+        if entry is None or entry[0] != props:  # identity first: a few ns a property
+            values = {p.name: dt.prop_bytes(p) for p in reversed(props)}
+            entry = self._index[id(n)] = (list(props), values)
+        return entry[1]
+
     def _prop_value(self, n: fdt.Node, name: str) -> bytes | None:
-        v = dt.get_prop(n, name)
+        v = self._props_of(n).get(name)
         if v is None and name == "name":  # synthesized from the node name, unit address dropped
             return _node_name(n).split("@")[0].encode("latin-1") + b"\0"
         return v

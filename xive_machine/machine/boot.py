@@ -188,5 +188,5 @@ def reset(m: SpaprMachine) -> None:
     m.exit_code = 0
     from xive_machine.machine import platform
 
-    platform.machine_reset(m)
+    platform.machine_reset(m, keep_tree=True)
     set_entry_state(m)
