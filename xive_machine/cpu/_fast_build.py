@@ -72,6 +72,8 @@ struct xm_mmu {
     uint64_t spin_yield; /* set by the scheduler: a priority hint ends the slice (another vCPU can run) */
     uint64_t mix_page[1024]; /* pages seen fetched and accessed as data: they get both kinds of access at */
     uint8_t mix_kind[1024];  /* once (1 fetched, 2 data, 3 both), or every switch would refill the TLB */
+    uint64_t virt_seen;  /* a TLB fill ran with MSR[IR] or [DR] set (sticky): until then every block runs
+                            in real mode, and the block scan need not read the MSR (set by xm_guard_fill) */
 };
 int xm_hook_sync_site(struct xm_trap *t, uint64_t addr, size_t *handle);
 int xm_hook_hmt_site(struct xm_trap *t, uint64_t addr, size_t *handle);
@@ -243,6 +245,7 @@ struct xm_mmu {
     uint64_t spin_yield;
     uint64_t mix_page[1024];
     uint8_t mix_kind[1024];
+    uint64_t virt_seen;
 };
 #define XM_SCAN_CAP 65536
 struct xm_time {
@@ -525,7 +528,8 @@ static int xm_scan_seen(void *uc, struct xm_trap *t, uint64_t address, uint32_t 
         cls = 2;
     else {
         uint64_t msr = 0;
-        p_rr(uc, XM_REG_MSR, &msr);
+        if (mm->virt_seen) /* else no translated code can exist yet: real mode without asking (~4 ns a block) */
+            p_rr(uc, XM_REG_MSR, &msr);
         if (msr & XM_MSR_IR) {
             cls = 3;
             gen |= mm->user_gen & 0xFFFFFFFFull;
@@ -1451,6 +1455,15 @@ static int xm_guard_fill(void *uc, uint64_t addr, int type, struct xm_tlb_entry 
 {
     struct xm_guard *g = (struct xm_guard *)user;
     int ok = xm_tlb_fill(uc, addr, type, out, g->t);
+    if (!g->t->mmu->virt_seen) {
+        /* A code TLB entry for translated execution only comes from a fill made with IR (a fetch) or DR (a data
+           access in the same MMU index, which may grant execute) set: from here on the block scan reads the
+           MSR to tell real-mode and translated blocks apart. */
+        uint64_t msr = 0;
+        p_rr(uc, XM_REG_MSR, &msr);
+        if (msr & (XM_MSR_IR | (1 << 4)))
+            g->t->mmu->virt_seen = 1;
+    }
     if (ok && (out->perms & XM_PROT_X) && out->paddr < g->ram_size && !xm_guard_covers(g, out->paddr))
         xm_guard_grow(uc, g, out->paddr);
     return ok;

@@ -44,6 +44,7 @@ TrapHandler = Callable[["VCpu"], None]
 _HIST_SEQ = ffi.new("uint64_t *")  # one sequence for every vCPU's hcall history (process-wide is enough)
 _rr = lib.xm_reg_read  # (uc, regid) -> u64
 _rw = lib.xm_reg_write  # (uc, regid, u64)
+_GPR_IDS = ffi.new("int[]", list(R.GPR))  # r0..r31 for xm_reg_write_many
 
 _OFF = {name: ffi.offsetof("struct xm_trap", name)
         for name in ("intno", "nout", "r", "pc", "msr", "insn", "tramp_entry", "tramp_val", "slot_le")}
@@ -128,6 +129,10 @@ class _Shadow(MutableMapping):
 
     def __len__(self) -> int:
         return int(self._has_sprg0) + len(self._other)
+
+    def clear(self) -> None:  # MutableMapping's pops item by item
+        self._other.clear()
+        self._has_sprg0 = False
 
     def __contains__(self, spr: object) -> bool:
         return (spr == R.SPR_SPRG0 and self._has_sprg0) or spr in self._other
@@ -263,6 +268,15 @@ class VCpu:
             self.redirect = ([(r, value & MASK64 if r == n else v) for r, v in saved], pc, msr, pending)
             return
         _rw(self._h, R.GPR[n], value & MASK64)
+
+    def set_gprs(self, values: list[int]) -> None:
+        """r0.. = values, in one call into Unicorn (a reset writes all 32)."""
+        if self.redirect is not None:  # the trampoline's scratch registers go through set_gpr
+            for n, value in enumerate(values):
+                self.set_gpr(n, value)
+            return
+        n = len(values)
+        lib.xm_reg_write_many(self._h, _GPR_IDS, ffi.new("uint64_t[]", [v & MASK64 for v in values]), n)
 
     @property
     def pc(self) -> int:

@@ -269,23 +269,24 @@ def _state(obj: object) -> dict:
     return state
 
 
-Frozen = list[tuple[object, dict]]
+Frozen = tuple[list[object], list[dict]]
 
 
 def freeze(tree: fdt.FDT) -> Frozen:
-    """Every object of the tree (itself, its header, nodes and properties) with a copy of its attributes, for
+    """Every object of the tree (itself, its header, nodes and properties) and a copy of its attributes, for
     `unchanged`: a tree a machine keeps from one reset to the next must still be exactly what it was."""
     objs: list[object] = [tree, tree.header]
     for n in iter_nodes(tree):
         objs.append(n)
         objs.extend(n.props)
-    return [(o, _state(o)) for o in objs]
+    return objs, [_state(o) for o in objs]
 
 
 def unchanged(frozen: Frozen) -> bool:
-    """Nothing of a frozen tree was edited since, in place or by replacement (node and property lists compare
-    item by item, identity first: the walk costs a few microseconds per node)."""
-    return all(vars(o) == state for o, state in frozen)
+    """Nothing of a frozen tree was edited since, in place or by replacement: each object's attributes equal
+    the copy (node and property lists compare item by item, identity first; ~0.2 us an object)."""
+    objs, states = frozen
+    return list(map(vars, objs)) == states
 
 
 def assign_phandles(tree: fdt.FDT) -> None:

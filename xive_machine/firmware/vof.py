@@ -36,6 +36,7 @@ PromArgs = Struct(
 )
 PROM_ARGS_SIZE = PromArgs.sizeof()  # 52
 _PROM_ARGS_WORDS = struct.Struct(f">{PROM_ARGS_SIZE // 4}I")  # the same layout, unpacked flat on the hot path
+_CELLS = [struct.Struct(f">{n}I") for n in range(11)]  # n return cells
 
 
 class _Args:
@@ -354,31 +355,11 @@ class Vof:
             self.state = VofState.at_reset(tree, fw_size=fw_size, top_addr=top_addr or ram.size)
             self.stdout = self.state.finalize(tree)
             self._recount(dtb_size)
-        self._services: dict[str, tuple[int, int, Service]] = {
-            "finddevice": (1, 1, self._finddevice),
-            "getprop": (4, 1, self._getprop),
-            "getproplen": (2, 1, self._getproplen),
-            "setprop": (4, 1, self._setprop),
-            "nextprop": (3, 1, self._nextprop),
-            "peer": (1, 1, self._peer),
-            "child": (1, 1, self._child),
-            "parent": (1, 1, self._parent),
-            "open": (1, 1, self._open),
-            "close": (1, 0, self._close),
-            "instance-to-package": (1, 1, self._instance_to_package),
-            "package-to-path": (3, 1, self._package_to_path),
-            "instance-to-path": (3, 1, self._instance_to_path),
-            "write": (3, 1, self._write),
-            "claim": (3, 1, self._claim),
-            "release": (2, 0, self._release),
-            "call-method": (0, 0, self._call_method),
-            "interpret": (0, 0, self._interpret),
-            "milliseconds": (0, 1, self._milliseconds),
-            "quiesce": (0, 0, self._do_quiesce),
-            "exit": (0, 0, self._do_exit),
-        }
+        # (nargs, nret, function of (self, call, a0..a5)): functions, not bound methods, so that a dropped
+        # client interface is no reference cycle (a reset drops one each time) and goes at once
+        self._services: dict[str, tuple[int, int, Service]] = _SERVICES
         if console_read is not None:  # not in QEMU 7.2's VOF: only offered when the machine has input
-            self._services["read"] = (3, 1, self._read_console)
+            self._services = {**_SERVICES, "read": (3, 1, Vof._read_console)}
 
     # --- tree management ---------------------------------------------------------------------------------
 
@@ -453,15 +434,18 @@ class Vof:
     def _peek(self, addr: int, size: int) -> bytes | None:
         if size == 0:
             return b""
-        return self.ram.read(addr, size) if self.ram.contains(addr, size) else None
+        if 0 <= addr and 0 <= size and addr + size <= self.ram.size:  # (one check: every call reads here)
+            return self.ram.buf[addr:addr + size].tobytes()
+        return None
 
     def _write_mem(self, addr: int, data: bytes) -> bool:
         if not data:
             return True
-        if not self.ram.contains(addr, len(data)):
+        n = len(data)
+        if not (0 <= addr and addr + n <= self.ram.size):
             return False
-        self.ram.write(addr, data)
-        self.ram.mark_dirty(addr, len(data))
+        self.ram.buf[addr:addr + n] = data
+        self.ram.mark_dirty(addr, n)
         return True
 
     def _readstr(self, addr: int, size: int) -> str | None:
@@ -525,7 +509,7 @@ class Vof:
         entry = self._services.get(service)
         if entry is not None and (entry[0] == 0 or entry[0] == a.nargs) and (entry[1] == 0 or
                                                                              entry[1] == a.nret):
-            ret, rets = entry[2](call, *padded[:6])
+            ret, rets = entry[2](self, call, *padded[:6])
         else:
             ret, rets = PROM_ERROR, []
             call.note = "unknown service or wrong nargs/nret"
@@ -533,7 +517,7 @@ class Vof:
         rets = [r & 0xFFFFFFFF for r in rets]
         if a.nret:
             out = [ret] + (rets + [0] * PROM_MAX_CELLS)[: a.nret - 1]
-            self._write_mem(addr + 12 + 4 * a.nargs, struct.pack(f">{a.nret}I", *out))
+            self._write_mem(addr + 12 + 4 * a.nargs, _CELLS[a.nret].pack(*out))
             call.ret, call.rets = ret, out[1:]
         return call
 
@@ -770,3 +754,28 @@ class Vof:
         if self._exit is not None:
             self._exit()
         return 0, []
+
+
+_SERVICES: dict[str, tuple[int, int, Service]] = {
+    "finddevice": (1, 1, Vof._finddevice),
+    "getprop": (4, 1, Vof._getprop),
+    "getproplen": (2, 1, Vof._getproplen),
+    "setprop": (4, 1, Vof._setprop),
+    "nextprop": (3, 1, Vof._nextprop),
+    "peer": (1, 1, Vof._peer),
+    "child": (1, 1, Vof._child),
+    "parent": (1, 1, Vof._parent),
+    "open": (1, 1, Vof._open),
+    "close": (1, 0, Vof._close),
+    "instance-to-package": (1, 1, Vof._instance_to_package),
+    "package-to-path": (3, 1, Vof._package_to_path),
+    "instance-to-path": (3, 1, Vof._instance_to_path),
+    "write": (3, 1, Vof._write),
+    "claim": (3, 1, Vof._claim),
+    "release": (2, 0, Vof._release),
+    "call-method": (0, 0, Vof._call_method),
+    "interpret": (0, 0, Vof._interpret),
+    "milliseconds": (0, 1, Vof._milliseconds),
+    "quiesce": (0, 0, Vof._do_quiesce),
+    "exit": (0, 0, Vof._do_exit),
+}

@@ -99,8 +99,7 @@ def set_entry_state(m: SpaprMachine) -> None:
 
     cfg = m.config
     for i, v in enumerate(m.vcpus):
-        for n in range(32):
-            v.set_gpr(n, 0)
+        v.set_gprs([0] * 32)
         v.set_reg(R.REG_LR, 0)
         v.set_reg(R.REG_CTR, 0)
         v.set_reg(R.REG_XER, 0)
@@ -170,9 +169,7 @@ def reset(m: SpaprMachine) -> None:
     rewritten behind Unicorn's back, so translations on pages whose bytes change are dropped (only pages in a
     vCPU's store guard can hold any), and all of them when that is cheaper than finding those pages."""
     stale = [stale_code(m, v) for v in m.vcpus]
-    m.ram.clear()
-    for addr, data in m.boot_images:
-        m.ram.write(addr, data)
+    m.ram.restore(m.boot_images)
     for v, pages in zip(m.vcpus, stale, strict=True):
         # dropping a range looks its first page up as an instruction fetch: only right in real mode
         if pages is None or (pages and v.reg(R.REG_MSR) & R.MSR_IR):

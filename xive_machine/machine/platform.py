@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -234,8 +235,8 @@ XICS_RTAS = ("ibm,set-xive", "ibm,get-xive", "ibm,int-off", "ibm,int-on")
 def rtas_tokens(m: SpaprMachine) -> dict[str, int]:
     """/rtas as QEMU 7.2 advertises it: every service of its table (the PCI, EEH and DDW ones answer
     "parameter error" here, as there is no PHB device to serve), the XICS ones only when XICS is offered."""
-    return {name: token for name, token in RTAS_TOKENS.items()
-            if name not in XICS_RTAS or m.cas_platform.has_xics}
+    xics = m.cas_platform.has_xics
+    return {name: token for name, token in RTAS_TOKENS.items() if xics or name not in XICS_RTAS}
 
 
 _TREE_CACHE: dict[tuple, bytes] = {}  # process-wide: the same configuration always gives the same tree
@@ -248,7 +249,8 @@ def tree_key(m: SpaprMachine) -> tuple[DT.DtConfig, tuple | None]:
     cfg = dt_config(m, intc_node=False)
     if cfg.rng_seed is None:
         return cfg, None
-    return cfg, (repr(cfg), m.intc.name if m.intc is not None else None)
+    fields = tuple(tuple(v.items()) if isinstance(v, Mapping) else v for v in vars(cfg).values())
+    return cfg, (fields, m.intc.name if m.intc is not None else None)
 
 
 def build_tree(m: SpaprMachine) -> fdt.FDT:
