@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
+from unicorn import UcError
 
 from xive_machine.cpu import regs as R
 from xive_machine.cpu.vcpu import Q_MSR, Q_PC, Q_R3, W_INSN, W_INTNO, W_NOUT, VCpu
@@ -125,3 +126,18 @@ def test_store_guard_covers_code_pages_only(ram: GuestRam) -> None:
     v.run(data, until=0x7000)
     assert v.gpr(3) == 7
     assert any(lo <= data < hi for lo, hi in v.code_ranges())
+
+
+def test_block_scan_asks_for_the_msr_once_translation_was_used(ram: GuestRam) -> None:
+    """Until a TLB fill runs with MSR[IR] or [DR] set, every block runs in real mode (the block scan does not
+    read the MSR); the first such fill, here a data access that faults (no process table), ends that."""
+    LWZ = 0x80640000  # lwz r3,0(r4)
+    code(ram, 0x6000, [LI(3, 1), B(0x6004, 0x7000)])
+    v = VCpu(0, ram, lambda v: None)
+    v.run(0x6000, until=0x7000)
+    assert v.mmu.virt_seen == 0
+    code(ram, 0x6100, [LWZ, B(0x6104, 0x7000)])
+    v.msr = v.msr | R.MSR_DR
+    with pytest.raises(UcError):  # the translation fault stops the core
+        v.run(0x6100, until=0x7000)
+    assert v.mmu.virt_seen == 1

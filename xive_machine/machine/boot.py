@@ -139,11 +139,14 @@ RESET_COMPARE_MAX = 4 << 20  # past this much RAM that may hold a vCPU's code, a
 def expected_ram(m: SpaprMachine, lo: int, hi: int) -> bytes:
     """RAM [lo, hi) as a reset leaves it: zeroes with the boot images over them (kept per set of images)."""
     images, cache = m.reset_expect
-    if images is not m.boot_images:
-        images, cache = m.boot_images, {}
+    now = m.boot_images
+    if len(images) != len(now) or any(a is not b for a, b in zip(images, now, strict=True)):  # load, restore
+        images, cache = list(now), {}
         m.reset_expect = (images, cache)
     got = cache.get((lo, hi))
     if got is None:
+        if len(cache) >= 16:  # ranges of a guard that grew since: drop them
+            cache.clear()
         buf = bytearray(hi - lo)
         for addr, data in images:
             a, b = max(lo, addr), min(hi, addr + len(data))
