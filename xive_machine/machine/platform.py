@@ -291,9 +291,13 @@ def machine_reset(m: SpaprMachine, *, keep_tree: bool = False) -> None:
     m.patb_entry = 0
     m.tce_tables = default_tables()
     m.set_lpcr_mmu(False, False)
-    m.set_process_table(0, 0)
-    for v in m.vcpus:
-        v.pidr = 0
+    # No process table, PID 0, and the translations cached under the old ones dropped (a TLB flush each, and the
+    # refills after). Unless no vCPU ever translated an address: then every TLB entry is a real-mode one, which
+    # neither depends on them nor on RAM, and all is as it would be after the flush.
+    if any(v.mmu.virt_seen or v.mmu.prtb or v.mmu.prtb_entries or v.pidr for v in m.vcpus):
+        m.set_process_table(0, 0)
+        for v in m.vcpus:
+            v.pidr = 0
     m.bootargs = m.config.append
     for st in m.cpus:
         st.irq = st.dec_pending = st.prod = False
