@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
+from unicorn import UcError
 
 from xive_machine.cpu import regs as R
 from xive_machine.cpu.vcpu import Q_MSR, Q_PC, Q_R3, W_INSN, W_INTNO, W_NOUT, VCpu
@@ -85,3 +86,58 @@ def test_exceptions_raised_in_the_trap_handler_come_back_from_run(ram: GuestRam)
     v = VCpu(0, ram, boom)
     with pytest.raises(RuntimeError, match="handler bug"):
         v.run(0x1000, until=end)
+
+
+STW = lambda rs, ra, d: (36 << 26) | (rs << 21) | (ra << 16) | (d & 0xFFFF)  # noqa: E731 - stw rs,d(ra)
+
+
+def B(frm: int, to: int) -> int:
+    return 0x48000000 | ((to - frm) & 0x03FFFFFC)
+
+
+def test_code_patched_through_another_address_runs_as_patched(ram: GuestRam) -> None:
+    """Stores skip Unicorn's translated-code check off the pages a vCPU ran code on (the store guard), not on
+    them: a patch through an alias (real mode ignores EA bits 0:3) after another store to the page, which is
+    all Unicorn checks on a page no hook covers, still drops the stale translation."""
+    code(ram, 0x6000, [LI(3, 1), B(0x6004, 0x7000)])
+    code(ram, 0x8000, [STW(5, 4, 0x100), STW(5, 4, 0), B(0x8008, 0x7000)])
+    v = VCpu(0, ram, lambda v: None)
+    v.run(0x6000, until=0x7000)  # `until` elsewhere: Unicorn drops the block that ends at it
+    assert v.gpr(3) == 1
+    v.set_gpr(4, 0xC000_0000_0000_6000)
+    v.set_gpr(5, LI(3, 2))
+    v.run(0x8000, until=0x7000)
+    assert ram.read_u32(0x6000) == LI(3, 2)
+    v.run(0x6000, until=0x7000)
+    assert v.gpr(3) == 2
+
+
+def test_store_guard_covers_code_pages_only(ram: GuestRam) -> None:
+    """Pages only stored to stay outside the guard (their stores take Unicorn's fast path); code written there
+    and then run joins it."""
+    data = 0x40000
+    code(ram, 0x6000, [STW(5, 4, 0), STW(5, 4, 4), B(0x6008, 0x7000)])
+    v = VCpu(0, ram, lambda v: None)
+    v.set_gpr(4, data)
+    v.set_gpr(5, LI(3, 7))
+    v.run(0x6000, until=0x7000)
+    assert not any(lo <= data < hi for lo, hi in v.code_ranges())
+    code(ram, data + 8, [B(data + 8, 0x7000)])
+    v.run(data, until=0x7000)
+    assert v.gpr(3) == 7
+    assert any(lo <= data < hi for lo, hi in v.code_ranges())
+
+
+def test_block_scan_asks_for_the_msr_once_translation_was_used(ram: GuestRam) -> None:
+    """Until a TLB fill runs with MSR[IR] or [DR] set, every block runs in real mode (the block scan does not
+    read the MSR); the first such fill, here a data access that faults (no process table), ends that."""
+    LWZ = 0x80640000  # lwz r3,0(r4)
+    code(ram, 0x6000, [LI(3, 1), B(0x6004, 0x7000)])
+    v = VCpu(0, ram, lambda v: None)
+    v.run(0x6000, until=0x7000)
+    assert v.mmu.virt_seen == 0
+    code(ram, 0x6100, [LWZ, B(0x6104, 0x7000)])
+    v.msr = v.msr | R.MSR_DR
+    with pytest.raises(UcError):  # the translation fault stops the core
+        v.run(0x6100, until=0x7000)
+    assert v.mmu.virt_seen == 1

@@ -72,6 +72,8 @@ struct xm_mmu {
     uint64_t spin_yield; /* set by the scheduler: a priority hint ends the slice (another vCPU can run) */
     uint64_t mix_page[1024]; /* pages seen fetched and accessed as data: they get both kinds of access at */
     uint8_t mix_kind[1024];  /* once (1 fetched, 2 data, 3 both), or every switch would refill the TLB */
+    uint64_t virt_seen;  /* a TLB fill ran with MSR[IR] or [DR] set (sticky): until then every block runs
+                            in real mode, and the block scan need not read the MSR (set by xm_guard_fill) */
 };
 int xm_hook_sync_site(struct xm_trap *t, uint64_t addr, size_t *handle);
 int xm_hook_hmt_site(struct xm_trap *t, uint64_t addr, size_t *handle);
@@ -147,6 +149,22 @@ struct xm_xive {
     struct xm_xcpu *cpus;
 };
 extern "Python" void xm_py_line(struct xm_xive *, uint32_t, uint32_t);
+/* --- Store guard (see the section at the end of SOURCE) --- */
+#define XM_GUARD_N 4
+struct xm_guard {
+    struct xm_trap *t;   /* the vCPU whose TLB fills this guards */
+    uint64_t ram_size;   /* guest RAM is [0, ram_size) */
+    uint64_t granule;    /* a code page joins the guard with the aligned run of this many bytes around it */
+    uint64_t lo[XM_GUARD_N], hi[XM_GUARD_N]; /* guarded RAM: sorted, disjoint [lo, hi) ranges */
+    size_t hook[XM_GUARD_N];                 /* their (never firing) hooks */
+    size_t outside;                          /* the hook over everything above RAM */
+    uint32_t n;
+    uint32_t failed;     /* a hook could not be added: the whole of RAM stays guarded */
+    uint64_t grows;      /* times the guard grew (each one a TLB flush) */
+};
+int xm_init_guard(uintptr_t hook_del);
+int xm_unhook(void *uc, size_t hook);
+int xm_hook_tlb_guarded(struct xm_guard *g);
 int xm_xive_access(struct xm_mmio *m, uint64_t addr, int size, int is_write, uint64_t value, uint64_t *out);
 int xm_hook_mmio(void *uc, struct xm_mmio *m, size_t *handle);
 int xm_init(uintptr_t reg_read_batch, uintptr_t reg_write_batch, uintptr_t reg_read, uintptr_t hook_add,
@@ -229,6 +247,7 @@ struct xm_mmu {
     uint64_t spin_yield;
     uint64_t mix_page[1024];
     uint8_t mix_kind[1024];
+    uint64_t virt_seen;
 };
 #define XM_SCAN_CAP 65536
 struct xm_time {
@@ -513,7 +532,8 @@ static int xm_scan_seen(void *uc, struct xm_trap *t, uint64_t address, uint32_t 
         cls = 2;
     else {
         uint64_t msr = 0;
-        p_rr(uc, XM_REG_MSR, &msr);
+        if (mm->virt_seen) /* else no translated code can exist yet: real mode without asking (~4 ns a block) */
+            p_rr(uc, XM_REG_MSR, &msr);
         if (msr & XM_MSR_IR) {
             cls = 3;
             gen |= mm->user_gen & 0xFFFFFFFFull;
@@ -1330,6 +1350,151 @@ static int xm_irq_fast(void *uc, struct xm_trap *t, uint64_t pc, uint64_t msr)
     p_rw(uc, XM_REG_PC, &entry);
     t->irq_waiting = 1; /* the line is a level: still asserted until the guest acknowledges */
     return 1;
+}
+
+/* ---- Store guard: guest stores off code pages take Unicorn's fast path -------------------------------------
+   Unicorn 2.1.4 sends a store through its slow path (a lookup of translated code on the page, ~10x a plain
+   store) when the TLB entry allows execute or when any memory hook covers the page, an unmapped-access hook
+   included; otherwise only the first store through an entry is checked and the rest go straight to RAM. The
+   machine's unmapped-access hook used to cover every address, so every guest store was slow (a guest clearing
+   its .bss spent more time there than anywhere else). Here only RAM where this vCPU may have translated code
+   is covered, by hooks that never fire (unmapped fetches; RAM is mapped), plus everything above RAM. Code is
+   only translated on a page after a TLB fill granted execute on it; that fill grows the guard first and
+   flushes the TLB, so no entry let through unchecked before survives. The guard never shrinks: translated
+   code outlives resets. (Translations are per vCPU, as Unicorn keeps them, so each vCPU has its guard.) */
+#define XM_GUARD_N 4
+struct xm_guard {
+    struct xm_trap *t;
+    uint64_t ram_size;
+    uint64_t granule;
+    uint64_t lo[XM_GUARD_N], hi[XM_GUARD_N];
+    size_t hook[XM_GUARD_N];
+    size_t outside;
+    uint32_t n;
+    uint32_t failed;
+    uint64_t grows;
+};
+typedef int (*hook_del_t)(void *, size_t);
+static hook_del_t p_hook_del;
+
+int xm_init_guard(uintptr_t hook_del)
+{
+    p_hook_del = (hook_del_t)hook_del;
+    return 0;
+}
+
+/* Remove a hook added from C: the binding's own hook_del also drops a Python callback record, which such a
+   hook does not have (KeyError after the hook is gone). */
+int xm_unhook(void *uc, size_t hook)
+{
+    return p_hook_del(uc, hook);
+}
+
+static int xm_guard_cb(void *uc, int type, uint64_t addr, int size, int64_t value, void *user)
+{
+    (void)uc;
+    (void)type;
+    (void)addr;
+    (void)size;
+    (void)value;
+    (void)user;
+    return 0; /* never handles anything: the machine's own unmapped-access hook reports the access */
+}
+
+static int xm_guard_covers(const struct xm_guard *g, uint64_t pa)
+{
+    if (g->failed)
+        return 1;
+    for (uint32_t i = 0; i < g->n; i++)
+        if (pa >= g->lo[i] && pa < g->hi[i])
+            return 1;
+    return 0;
+}
+
+static void xm_guard_grow(void *uc, struct xm_guard *g, uint64_t pa)
+{
+    uint64_t lo = pa & ~(g->granule - 1), hi = lo + g->granule;
+    if (hi > g->ram_size)
+        hi = g->ram_size;
+    uint64_t alo[XM_GUARD_N + 1], ahi[XM_GUARD_N + 1], nlo[XM_GUARD_N + 1], nhi[XM_GUARD_N + 1];
+    uint32_t m = 0, n = 0;
+    for (uint32_t i = 0; i < g->n; i++) { /* the ranges with the new one put in order */
+        if (m == i && lo < g->lo[i])
+            alo[m] = lo, ahi[m] = hi, m++;
+        alo[m] = g->lo[i], ahi[m] = g->hi[i], m++;
+    }
+    if (m == g->n)
+        alo[m] = lo, ahi[m] = hi, m++;
+    for (uint32_t i = 0; i < m; i++) { /* merged where they overlap or touch */
+        if (n && alo[i] <= nhi[n - 1]) {
+            if (ahi[i] > nhi[n - 1])
+                nhi[n - 1] = ahi[i];
+        } else {
+            nlo[n] = alo[i], nhi[n] = ahi[i];
+            n++;
+        }
+    }
+    while (n > XM_GUARD_N) { /* too many ranges: close the smallest gap */
+        uint32_t best = 0;
+        for (uint32_t i = 1; i + 1 < n; i++)
+            if (nlo[i + 1] - nhi[i] < nlo[best + 1] - nhi[best])
+                best = i;
+        nhi[best] = nhi[best + 1];
+        for (uint32_t i = best + 1; i + 1 < n; i++)
+            nlo[i] = nlo[i + 1], nhi[i] = nhi[i + 1];
+        n--;
+    }
+    for (uint32_t i = 0; i < g->n; i++)
+        p_hook_del(uc, g->hook[i]);
+    g->n = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        size_t hh = 0;
+        if (p_hook_add(uc, &hh, 64 /* UC_HOOK_MEM_FETCH_UNMAPPED */, (void *)xm_guard_cb, g, nlo[i], nhi[i] - 1)) {
+            g->failed = 1;
+            break;
+        }
+        g->lo[g->n] = nlo[i], g->hi[g->n] = nhi[i], g->hook[g->n] = hh;
+        g->n++;
+    }
+    if (g->failed) { /* fall back to what Unicorn does with an unbounded hook: every store checked */
+        size_t hh = 0;
+        p_hook_add(uc, &hh, 64, (void *)xm_guard_cb, g, (uint64_t)0, g->ram_size - 1);
+    }
+    g->grows++;
+    /* Entries already let through unchecked may point into the new range: drop them all. Safe inside a fill:
+       Unicorn looks the entry up again after the fill returns. */
+    p_ctl(uc, 11 /* UC_CTL_TLB_FLUSH */ | (1 << 30) /* write */);
+}
+
+static int xm_guard_fill(void *uc, uint64_t addr, int type, struct xm_tlb_entry *out, void *user)
+{
+    struct xm_guard *g = (struct xm_guard *)user;
+    int ok = xm_tlb_fill(uc, addr, type, out, g->t);
+    if (!g->t->mmu->virt_seen) {
+        /* A code TLB entry for translated execution only comes from a fill made with IR (a fetch) or DR (a data
+           access in the same MMU index, which may grant execute) set: from here on the block scan reads the
+           MSR to tell real-mode and translated blocks apart. */
+        uint64_t msr = 0;
+        p_rr(uc, XM_REG_MSR, &msr);
+        if (msr & (XM_MSR_IR | (1 << 4)))
+            g->t->mmu->virt_seen = 1;
+    }
+    if (ok && (out->perms & XM_PROT_X) && out->paddr < g->ram_size && !xm_guard_covers(g, out->paddr))
+        xm_guard_grow(uc, g, out->paddr);
+    return ok;
+}
+
+/* The TLB-fill hook (xm_tlb_fill) behind the store guard, and the guard's hook above RAM. */
+int xm_hook_tlb_guarded(struct xm_guard *g)
+{
+    size_t hh = 0;
+    void *uc = g->t->uc;
+    if (g->granule == 0 || (g->granule & (g->granule - 1)))
+        g->granule = 0x1000;
+    if (p_hook_add(uc, &g->outside, 64, (void *)xm_guard_cb, g, g->ram_size, ~0ull))
+        return -1;
+    return p_hook_add(uc, &hh, 1 << 17 /* UC_HOOK_TLB_FILL */, (void *)xm_guard_fill, g, (uint64_t)1,
+                      (uint64_t)0);
 }
 """
 

@@ -41,5 +41,6 @@ lib.xm_init(_addr(_L.uc_reg_read_batch), _addr(_L.uc_reg_write_batch), _addr(_L.
 lib.xm_init_stop(_addr(_L.uc_emu_stop))
 lib.xm_init_rw(_addr(_L.uc_reg_write))
 lib.xm_init_ctl(_addr(_L.uc_ctl))
+lib.xm_init_guard(_addr(_L.uc_hook_del))
 
 __all__ = ["ffi", "lib"]

@@ -38,11 +38,13 @@ JUMP_SLOTS = 0x40  # offset (from TRAMP_DATA) of the slots a jump trampoline res
 BA_REACH = 1 << 25  # `ba` reaches [0, 32 MiB)
 _FAST_MSR_MASK = R.MSR_SF | R.MSR_PR | R.MSR_IR | R.MSR_DR
 MASK64 = 0xFFFF_FFFF_FFFF_FFFF
+GUARD_GRANULE = 0x10000  # RAM joins the store guard in aligned runs of this size
 
 TrapHandler = Callable[["VCpu"], None]
 _HIST_SEQ = ffi.new("uint64_t *")  # one sequence for every vCPU's hcall history (process-wide is enough)
 _rr = lib.xm_reg_read  # (uc, regid) -> u64
 _rw = lib.xm_reg_write  # (uc, regid, u64)
+_GPR_IDS = ffi.new("int[]", list(R.GPR))  # r0..r31 for xm_reg_write_many
 
 _OFF = {name: ffi.offsetof("struct xm_trap", name)
         for name in ("intno", "nout", "r", "pc", "msr", "insn", "tramp_entry", "tramp_val", "slot_le")}
@@ -127,6 +129,10 @@ class _Shadow(MutableMapping):
 
     def __len__(self) -> int:
         return int(self._has_sprg0) + len(self._other)
+
+    def clear(self) -> None:  # MutableMapping's pops item by item
+        self._other.clear()
+        self._has_sprg0 = False
 
     def __contains__(self, spr: object) -> bool:
         return (spr == R.SPR_SPRG0 and self._has_sprg0) or spr in self._other
@@ -230,7 +236,13 @@ class VCpu:
         self.time = ffi.new("struct xm_time *")
         self.time.ipu = 1000
         self._sites: list[Any] = []
-        if lib.xm_hook_trap(self.trap) != 0 or lib.xm_hook_tlb(self.trap) != 0:
+        # Guest stores skip Unicorn's check for translated code except on RAM where this vCPU ran code (see
+        # xm_hook_tlb_guarded): in 64 KiB runs, the granule images are linked with (code apart from data).
+        self.guard = ffi.new("struct xm_guard *")
+        self.guard.t = self.trap
+        self.guard.ram_size = ram.size
+        self.guard.granule = GUARD_GRANULE
+        if lib.xm_hook_trap(self.trap) != 0 or lib.xm_hook_tlb_guarded(self.guard) != 0:
             raise RuntimeError("cannot install the trap hook")
         self._stub_cache: dict[int, None] = {}
 
@@ -256,6 +268,15 @@ class VCpu:
             self.redirect = ([(r, value & MASK64 if r == n else v) for r, v in saved], pc, msr, pending)
             return
         _rw(self._h, R.GPR[n], value & MASK64)
+
+    def set_gprs(self, values: list[int]) -> None:
+        """r0.. = values, in one call into Unicorn (a reset writes all 32)."""
+        if self.redirect is not None:  # the trampoline's scratch registers go through set_gpr
+            for n, value in enumerate(values):
+                self.set_gpr(n, value)
+            return
+        n = len(values)
+        lib.xm_reg_write_many(self._h, _GPR_IDS, ffi.new("uint64_t[]", [v & MASK64 for v in values]), n)
 
     @property
     def pc(self) -> int:
@@ -639,6 +660,13 @@ class VCpu:
             self.uc.ctl_remove_cache(lo, hi)
         lib.xm_scan_forget(self.trap)
 
+    def code_ranges(self) -> list[tuple[int, int]]:
+        """RAM ranges [lo, hi) where this vCPU may have translated code (its store guard): none elsewhere."""
+        g = self.guard
+        if g.failed:
+            return [(0, int(g.ram_size))]
+        return [(int(g.lo[i]), int(g.hi[i])) for i in range(g.n)]
+
     def translate(self, ea: int, access: int = 16) -> int | None:
         """The real address the guest's `ea` maps to under the current MSR (16 load, 17 store, 18 fetch), or
         None where the access would fault. No side effects on the guest."""
@@ -672,7 +700,7 @@ class VCpu:
 
     def unmap_mmio_page(self, token: tuple) -> None:
         base, size, _buf, _page, _keep, hook = token
-        self.uc.hook_del(hook)
+        lib.xm_unhook(self.trap.uc, hook)  # added in C: the binding has no record of it to drop
         try:
             self.uc.mem_unmap(base, size)
         except UcError:

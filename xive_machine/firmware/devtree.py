@@ -254,6 +254,41 @@ def get_phandle(n: fdt.Node) -> int:
     return 0
 
 
+def _state(obj: object) -> dict:
+    """The object's attributes, with what an edit could change in place copied: lists (and the dicts in them,
+    the memory reservations), dicts and byte arrays. Items objects are kept as they are: they are frozen too."""
+    state = dict(vars(obj))
+    for k, v in state.items():
+        t = type(v)
+        if t is list:
+            state[k] = [dict(x) if type(x) is dict else x for x in v]
+        elif t is bytearray:
+            state[k] = bytes(v)
+        elif t is dict:
+            state[k] = dict(v)
+    return state
+
+
+Frozen = tuple[list[object], list[dict]]
+
+
+def freeze(tree: fdt.FDT) -> Frozen:
+    """Every object of the tree (itself, its header, nodes and properties) and a copy of its attributes, for
+    `unchanged`: a tree a machine keeps from one reset to the next must still be exactly what it was."""
+    objs: list[object] = [tree, tree.header]
+    for n in iter_nodes(tree):
+        objs.append(n)
+        objs.extend(n.props)
+    return objs, [_state(o) for o in objs]
+
+
+def unchanged(frozen: Frozen) -> bool:
+    """Nothing of a frozen tree was edited since, in place or by replacement: each object's attributes equal
+    the copy (node and property lists compare item by item, identity first; ~0.2 us an object)."""
+    objs, states = frozen
+    return list(map(vars, objs)) == states
+
+
 def assign_phandles(tree: fdt.FDT) -> None:
     """VOF: every node without a `phandle` gets max + 1, max + 2 ... in tree order (XICS/XIVE keep 0x1111)."""
     nodes = list(iter_nodes(tree))

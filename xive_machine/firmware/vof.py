@@ -36,6 +36,7 @@ PromArgs = Struct(
 )
 PROM_ARGS_SIZE = PromArgs.sizeof()  # 52
 _PROM_ARGS_WORDS = struct.Struct(f">{PROM_ARGS_SIZE // 4}I")  # the same layout, unpacked flat on the hot path
+_CELLS = [struct.Struct(f">{n}I") for n in range(11)]  # n return cells
 
 
 class _Args:
@@ -112,6 +113,14 @@ class VofState:
         self.bootargs: bytes | None = None  # set by the client's setprop, re-applied after a rebuild
         self.initrd: tuple[int, int] | None = None  # (base, size) once the client setprops it
         self.stack_base = 0
+
+    def copy(self) -> VofState:
+        """An independent copy (instances are never edited in place: the dict is copied, not its items)."""
+        st = VofState.__new__(VofState)
+        st.__dict__.update(self.__dict__)
+        st.claims = list(self.claims)
+        st.instances = dict(self.instances)
+        return st
 
     @classmethod
     def at_reset(cls, tree: fdt.FDT, *, fw_size: int, top_addr: int) -> VofState:
@@ -277,6 +286,22 @@ def _node_name(n: fdt.Node) -> str:
 
 
 Service = Callable[..., "tuple[int, list[int]]"]
+PropIndex = dict[int, "tuple[list[fdt.Property], dict[str, bytes]]"]
+
+
+@dataclass
+class VofStart:
+    """Where a client interface over a finalized tree starts: its state after `at_reset` and `finalize`, the
+    blob size, the property names, the phandle table and property index. A machine keeps it with the tree, so
+    a reset over the same, unedited tree skips all of that (see platform.machine_reset)."""
+
+    tree: fdt.FDT
+    state: VofState
+    stdout: int | None
+    used: int
+    strings: frozenset[str]
+    by_phandle: dict[int, fdt.Node]
+    index: PropIndex
 
 
 class Vof:
@@ -298,9 +323,11 @@ class Vof:
         top_addr: int | None = None,
         trace: Any = None,
         dtb_size: int | None = None,
+        start: VofStart | None = None,
     ) -> None:
         """`dtb_size`: the blob size of the finalized tree when the caller knows it (a machine reset with a
-        tree it built before), which saves flattening the tree just to measure it."""
+        tree it built before), which saves flattening the tree just to measure it. `start`: the tree is
+        `start.tree`, already finalized, unedited since `start_point` (the caller checks): begin from there."""
         self.ram = ram
         self._cas = cas
         self._clock_ms = clock_ms
@@ -314,42 +341,40 @@ class Vof:
         self.quiesced = False
         self.exited = False
         self.last_call: CiCall | None = None
-        self.state = VofState.at_reset(tree, fw_size=fw_size, top_addr=top_addr or ram.size)
         self.tree = tree
         self._install(tree)
-        self.stdout = self.state.finalize(tree)
-        self._recount(dtb_size)
-        self._services: dict[str, tuple[int, int, Service]] = {
-            "finddevice": (1, 1, self._finddevice),
-            "getprop": (4, 1, self._getprop),
-            "getproplen": (2, 1, self._getproplen),
-            "setprop": (4, 1, self._setprop),
-            "nextprop": (3, 1, self._nextprop),
-            "peer": (1, 1, self._peer),
-            "child": (1, 1, self._child),
-            "parent": (1, 1, self._parent),
-            "open": (1, 1, self._open),
-            "close": (1, 0, self._close),
-            "instance-to-package": (1, 1, self._instance_to_package),
-            "package-to-path": (3, 1, self._package_to_path),
-            "instance-to-path": (3, 1, self._instance_to_path),
-            "write": (3, 1, self._write),
-            "claim": (3, 1, self._claim),
-            "release": (2, 0, self._release),
-            "call-method": (0, 0, self._call_method),
-            "interpret": (0, 0, self._interpret),
-            "milliseconds": (0, 1, self._milliseconds),
-            "quiesce": (0, 0, self._do_quiesce),
-            "exit": (0, 0, self._do_exit),
-        }
+        if start is not None and start.tree is tree:
+            self.state = start.state.copy()
+            self.stdout = start.stdout
+            self._used = start.used
+            self._strings = set(start.strings)
+            self._capacity = max(dt.FDT_MAX_SIZE, self._used)
+            self._by_phandle = start.by_phandle  # replaced, never edited in place
+            self._index = dict(start.index)
+        else:
+            self.state = VofState.at_reset(tree, fw_size=fw_size, top_addr=top_addr or ram.size)
+            self.stdout = self.state.finalize(tree)
+            self._recount(dtb_size)
+        # (nargs, nret, function of (self, call, a0..a5)): functions, not bound methods, so that a dropped
+        # client interface is no reference cycle (a reset drops one each time) and goes at once
+        self._services: dict[str, tuple[int, int, Service]] = _SERVICES
         if console_read is not None:  # not in QEMU 7.2's VOF: only offered when the machine has input
-            self._services["read"] = (3, 1, self._read_console)
+            self._services = {**_SERVICES, "read": (3, 1, Vof._read_console)}
 
     # --- tree management ---------------------------------------------------------------------------------
 
     def _install(self, tree: fdt.FDT) -> None:
         self.tree = tree
         self._by_phandle: dict[int, fdt.Node] | None = None
+        self._index: PropIndex = {}
+
+    def start_point(self) -> VofStart:
+        """This client interface as constructed (call it before the guest does): see VofStart."""
+        self.node_by_phandle(1)  # builds the phandle table
+        for n in dt.iter_nodes(self.tree):  # and the property index, node by node
+            self._props_of(n)
+        return VofStart(self.tree, self.state.copy(), self.stdout, self._used, frozenset(self._strings),
+                        self._by_phandle or {}, dict(self._index))
 
     def _recount(self, known_size: int | None = None) -> None:
         """Bytes the blob uses and its capacity: QEMU's buffer is FDT_MAX_SIZE until quiesce packs it."""
@@ -409,15 +434,18 @@ class Vof:
     def _peek(self, addr: int, size: int) -> bytes | None:
         if size == 0:
             return b""
-        return self.ram.read(addr, size) if self.ram.contains(addr, size) else None
+        if 0 <= addr and 0 <= size and addr + size <= self.ram.size:  # (one check: every call reads here)
+            return self.ram.buf[addr:addr + size].tobytes()
+        return None
 
     def _write_mem(self, addr: int, data: bytes) -> bool:
         if not data:
             return True
-        if not self.ram.contains(addr, len(data)):
+        n = len(data)
+        if not (0 <= addr and addr + n <= self.ram.size):
             return False
-        self.ram.write(addr, data)
-        self.ram.mark_dirty(addr, len(data))
+        self.ram.buf[addr:addr + n] = data
+        self.ram.mark_dirty(addr, n)
         return True
 
     def _readstr(self, addr: int, size: int) -> str | None:
@@ -481,7 +509,7 @@ class Vof:
         entry = self._services.get(service)
         if entry is not None and (entry[0] == 0 or entry[0] == a.nargs) and (entry[1] == 0 or
                                                                              entry[1] == a.nret):
-            ret, rets = entry[2](call, *padded[:6])
+            ret, rets = entry[2](self, call, *padded[:6])
         else:
             ret, rets = PROM_ERROR, []
             call.note = "unknown service or wrong nargs/nret"
@@ -489,7 +517,7 @@ class Vof:
         rets = [r & 0xFFFFFFFF for r in rets]
         if a.nret:
             out = [ret] + (rets + [0] * PROM_MAX_CELLS)[: a.nret - 1]
-            self._write_mem(addr + 12 + 4 * a.nargs, struct.pack(f">{a.nret}I", *out))
+            self._write_mem(addr + 12 + 4 * a.nargs, _CELLS[a.nret].pack(*out))
             call.ret, call.rets = ret, out[1:]
         return call
 
@@ -503,8 +531,18 @@ class Vof:
         n = find_path(self.tree, path)
         return (PROM_ERROR if n is None else dt.get_phandle(n)), []
 
+    def _props_of(self, n: fdt.Node) -> dict[str, bytes]:
+        """The node's property values by name (the first of a name wins, as libfdt's lookup): indexed once per
+        node, and again only when its property list changed (a property set, added or removed)."""
+        entry = self._index.get(id(n))
+        props = n.props
+        if entry is None or entry[0] != props:  # identity first: a few ns a property
+            values = {p.name: dt.prop_bytes(p) for p in reversed(props)}
+            entry = self._index[id(n)] = (list(props), values)
+        return entry[1]
+
     def _prop_value(self, n: fdt.Node, name: str) -> bytes | None:
-        v = dt.get_prop(n, name)
+        v = self._props_of(n).get(name)
         if v is None and name == "name":  # synthesized from the node name, unit address dropped
             return _node_name(n).split("@")[0].encode("latin-1") + b"\0"
         return v
@@ -716,3 +754,28 @@ class Vof:
         if self._exit is not None:
             self._exit()
         return 0, []
+
+
+_SERVICES: dict[str, tuple[int, int, Service]] = {
+    "finddevice": (1, 1, Vof._finddevice),
+    "getprop": (4, 1, Vof._getprop),
+    "getproplen": (2, 1, Vof._getproplen),
+    "setprop": (4, 1, Vof._setprop),
+    "nextprop": (3, 1, Vof._nextprop),
+    "peer": (1, 1, Vof._peer),
+    "child": (1, 1, Vof._child),
+    "parent": (1, 1, Vof._parent),
+    "open": (1, 1, Vof._open),
+    "close": (1, 0, Vof._close),
+    "instance-to-package": (1, 1, Vof._instance_to_package),
+    "package-to-path": (3, 1, Vof._package_to_path),
+    "instance-to-path": (3, 1, Vof._instance_to_path),
+    "write": (3, 1, Vof._write),
+    "claim": (3, 1, Vof._claim),
+    "release": (2, 0, Vof._release),
+    "call-method": (0, 0, Vof._call_method),
+    "interpret": (0, 0, Vof._interpret),
+    "milliseconds": (0, 1, Vof._milliseconds),
+    "quiesce": (0, 0, Vof._do_quiesce),
+    "exit": (0, 0, Vof._do_exit),
+}

@@ -20,6 +20,7 @@ from xive_machine.firmware.elf import KERNEL_ADDR, LoadedKernel, load_kernel
 from xive_machine.machine import linux_fdt
 
 if TYPE_CHECKING:
+    from xive_machine.cpu.vcpu import VCpu
     from xive_machine.machine.spapr import SpaprMachine
 
 FW_STACK_TOP = 0xFF60
@@ -81,7 +82,7 @@ def load(m: SpaprMachine, path: str) -> LoadedKernel:
     # What reset reloads: the firmware and kernel images, byte for byte.
     m.boot_images = [(0, m.ram.read(0, 0x1000))]
     m.boot_images.append((kernel.base, m.ram.read(kernel.base, kernel.size)))
-    for v in m.vcpus:  # code anywhere else makes the next reset drop all translated code
+    for v in m.vcpus:  # blocks run elsewhere are counted (diagnostics; kept in snapshots)
         v.trap.code_lo, v.trap.code_hi = 0, kernel.base + kernel.size
         v.trap.exec_outside = 0
     if m.initrd_size:
@@ -98,8 +99,7 @@ def set_entry_state(m: SpaprMachine) -> None:
 
     cfg = m.config
     for i, v in enumerate(m.vcpus):
-        for n in range(32):
-            v.set_gpr(n, 0)
+        v.set_gprs([0] * 32)
         v.set_reg(R.REG_LR, 0)
         v.set_reg(R.REG_CTR, 0)
         v.set_reg(R.REG_XER, 0)
@@ -133,28 +133,53 @@ def set_entry_state(m: SpaprMachine) -> None:
     m.rr_round, m.rr_pos, m.rr_resume, m.rr_last = None, 0, None, -1
 
 
+RESET_COMPARE_MAX = 4 << 20  # past this much RAM that may hold a vCPU's code, a reset drops all of it
+
+
+def expected_ram(m: SpaprMachine, lo: int, hi: int) -> bytes:
+    """RAM [lo, hi) as a reset leaves it: zeroes with the boot images over them (kept per set of images)."""
+    images, cache = m.reset_expect
+    now = m.boot_images
+    if len(images) != len(now) or any(a is not b for a, b in zip(images, now, strict=True)):  # load, restore
+        images, cache = list(now), {}
+        m.reset_expect = (images, cache)
+    got = cache.get((lo, hi))
+    if got is None:
+        if len(cache) >= 16:  # ranges of a guard that grew since: drop them
+            cache.clear()
+        buf = bytearray(hi - lo)
+        for addr, data in images:
+            a, b = max(lo, addr), min(hi, addr + len(data))
+            if a < b:
+                buf[a - lo:b - lo] = data[a - addr:b - addr]
+        got = cache[(lo, hi)] = bytes(buf)
+    return got
+
+
+def stale_code(m: SpaprMachine, v: VCpu) -> list[int] | None:
+    """The pages of `v`'s translated code whose bytes a reset changes, or None when it is cheaper to drop all
+    of it. Only RAM in the vCPU's store guard can hold its code (see VCpu.code_ranges)."""
+    ranges = v.code_ranges()
+    if sum(hi - lo for lo, hi in ranges) > RESET_COMPARE_MAX:
+        return None
+    return [page for lo, hi in ranges for page in m.ram.differing_pages(lo, expected_ram(m, lo, hi))]
+
+
 def reset(m: SpaprMachine) -> None:
     """In-process reset: RAM back to the loaded images, vCPUs to the entry state, devices reset.
 
     Translated code survives when it can, as it costs more to rebuild than the rest of the reset: RAM is
-    rewritten behind Unicorn's back, so translations of image pages the guest changed are dropped, and all
-    of them if the guest ran code outside the images (it may have written it there)."""
-    changed: list[tuple[int, int]] = []
-    for addr, data in m.boot_images:
-        for off in range(0, len(data), 0x1000):  # page by page: only what the guest wrote
-            chunk = data[off:off + 0x1000]
-            if m.ram.read(addr + off, len(chunk)) != chunk:
-                changed.append((addr + off, addr + off + len(chunk)))
-    flush_all = any(v.trap.exec_outside for v in m.vcpus)
-    m.ram.clear()
-    for addr, data in m.boot_images:
-        m.ram.write(addr, data)
-    for v in m.vcpus:
-        if flush_all:
+    rewritten behind Unicorn's back, so translations on pages whose bytes change are dropped (only pages in a
+    vCPU's store guard can hold any), and all of them when that is cheaper than finding those pages."""
+    stale = [stale_code(m, v) for v in m.vcpus]
+    m.ram.restore(m.boot_images)
+    for v, pages in zip(m.vcpus, stale, strict=True):
+        # dropping a range looks its first page up as an instruction fetch: only right in real mode
+        if pages is None or (pages and v.reg(R.REG_MSR) & R.MSR_IR):
             v.forget_code()
         else:
-            for lo, hi in changed:
-                v.forget_code(lo, hi)
+            for page in pages:
+                v.forget_code(page, page + 0x1000)
         v.trap.exec_outside = 0
     m.console.reset()
     m.clock.reset()
@@ -163,5 +188,5 @@ def reset(m: SpaprMachine) -> None:
     m.exit_code = 0
     from xive_machine.machine import platform
 
-    platform.machine_reset(m)
+    platform.machine_reset(m, keep_tree=True)
     set_entry_state(m)

@@ -163,6 +163,7 @@ class SpaprMachine:
         self.initrd_start = 0
         self.initrd_size = 0
         self.boot_images: list[tuple[int, bytes]] = []
+        self.reset_expect: tuple[list[tuple[int, bytes]], dict] = ([], {})  # boot.expected_ram's cache
         self.fdt_addr = 0
         self.cas: Any = None
         self._rng = None
@@ -182,7 +183,8 @@ class SpaprMachine:
             v.on_irq = lambda vcpu: deliver_in_run(self, vcpu)
             v.on_serve = self._serve_site
             v.trap.served = v._served
-            v.uc.hook_add(UC_HOOK_MEM_UNMAPPED, self._on_unmapped, i)
+            # above RAM only: a hook covering RAM would send every guest store through Unicorn's slow path
+            v.uc.hook_add(UC_HOOK_MEM_UNMAPPED, self._on_unmapped, i, self.ram.size, MASK64)
             fastlib.xm_hook_blocks(v.trap)
             v.trap.deadline = MASK64
             v.irqx.ile = self._ile

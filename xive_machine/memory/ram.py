@@ -19,6 +19,9 @@ _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _NONZERO = re.compile(rb"[^\x00]")
+_memcmp = ctypes.CDLL(None).memcmp  # (host address, bytes, size) -> 0 when equal
+_memcmp.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t)
+_memcmp.restype = ctypes.c_int
 
 
 class GuestRam:
@@ -117,11 +120,53 @@ class GuestRam:
         nul = chunk.find(b"\0")
         return None if nul < 0 else chunk[:nul]
 
+    def differing_pages(self, addr: int, expected: bytes) -> list[int]:
+        """Addresses of the pages of [addr, addr + len(expected)) (page-aligned) whose bytes differ from
+        `expected`: one compare when none do (a reset asks this of every page that may hold code)."""
+        n = len(expected)
+        self._check(addr, n)
+        base = self.address + addr
+        if not _memcmp(base, expected, n):  # (a memoryview slice would compare byte by byte in Python)
+            return []
+        view = memoryview(expected)
+        return [addr + off for off in range(0, n, PAGE_SIZE)
+                if _memcmp(base + off, view[off:off + PAGE_SIZE].tobytes(), min(PAGE_SIZE, n - off))]
+
     def mark_dirty(self, addr: int, size: int) -> None:
         if size <= 0:
             return
         first, last = addr >> PAGE_SHIFT, (addr + size - 1) >> PAGE_SHIFT
         self.dirty_pages.update(range(first, last + 1))
+
+    def restore(self, images: list[tuple[int, bytes]]) -> None:
+        """RAM as a machine reset leaves it: zeroes, with `images` (address, bytes) written over them in order.
+        Pages no image touches are dropped (madvise, as `clear`); the images' own pages are rewritten in place,
+        so the guest's next run does not fault them in again from the host kernel."""
+        spans = sorted((addr & ~(PAGE_SIZE - 1), -(-(addr + len(data)) // PAGE_SIZE) * PAGE_SIZE)
+                       for addr, data in images if data)
+        for lo, hi in spans:
+            self._check(lo, hi - lo)
+        pos = 0
+        for lo, hi in spans + [(self.size, self.size)]:
+            if lo > pos:
+                self._drop(pos, lo - pos)
+            pos = max(pos, hi)
+        for addr, data in images:  # the bytes of their pages outside them (all first: images may share a page)
+            if not data:
+                continue
+            end = addr + len(data)
+            lo, hi = addr & ~(PAGE_SIZE - 1), -(-end // PAGE_SIZE) * PAGE_SIZE
+            ctypes.memset(self.address + lo, 0, addr - lo)
+            ctypes.memset(self.address + end, 0, min(hi, self.size) - end)
+        for addr, data in images:
+            self.write(addr, data)
+        self.dirty_pages.clear()
+
+    def _drop(self, addr: int, size: int) -> None:
+        try:
+            self._map.madvise(mmap.MADV_DONTNEED, addr, size)
+        except (AttributeError, OSError):  # pragma: no cover - non-Linux hosts
+            ctypes.memset(self.address + addr, 0, size)
 
     def clear(self) -> None:
         """Zero all of RAM (machine reset). madvise drops the pages instead of writing zeroes."""
