@@ -254,6 +254,9 @@ class XiveBackedDevice(KvmDevice):
     one per VM (`vm.xive`), and an fd in the host's table. Subclasses take `(vm, fd)` and set `self.host`."""
 
     host: Any
+    vm: Any
+    nr_servers: int
+    vp_base: int | None
 
     @classmethod
     def create(cls, vm: Any) -> Any:
@@ -267,3 +270,21 @@ class XiveBackedDevice(KvmDevice):
 
     def _fd_closed(self) -> None:
         self.host.free_fd(self.fd)
+
+    def _vp_block_for(self, vcpu: Any, server_num: int, what: str) -> bool:
+        """The checks both kernels' connect_vcpu make first, in their order (EPERM another VM's or a released
+        device, EBUSY a vCPU already on an irqchip, EINVAL a server beyond nr_servers, ENOSPC no VP block),
+        then the VP block, allocated at the first connect. True when it was allocated just now."""
+        if self.released or vcpu.vm is not self.vm or self.vm.xive is not self:
+            raise KvmError(errno.EPERM, f"not this VM's {what} device")
+        if vcpu.irq_type != 0:  # KVMPPC_IRQ_DEFAULT
+            raise KvmError(errno.EBUSY, "vCPU already connected to an interrupt controller")
+        if server_num >= self.nr_servers * self.vm.emul_smt_mode:
+            raise KvmError(errno.EINVAL, f"server {server_num} >= nr_servers {self.nr_servers}")
+        if self.vp_base is not None:
+            return False
+        base = self.host.alloc_vp_block()
+        if base is None:
+            raise KvmError(errno.ENOSPC, "no VP block")
+        self.vp_base = base
+        return True

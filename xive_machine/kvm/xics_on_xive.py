@@ -213,17 +213,7 @@ class KvmXicsOnXive(XiveBackedDevice):
         """`kvmppc_xive_connect_vcpu`: EPERM other VM / released device, EBUSY vCPU already on an irqchip,
         EINVAL server >= nr_servers, ENOSPC no VP block, EEXIST VP in use. The presenter starts as KVM's:
         CPPR 0, nothing latched, MFRR 0xFF."""
-        if self.released or vcpu.vm is not self.vm or self.vm.xive is not self:
-            raise KvmError(errno.EPERM, "not this VM's XICS device")
-        if vcpu.irq_type != KVMPPC_IRQ_DEFAULT:
-            raise KvmError(errno.EBUSY, "vCPU already connected to an interrupt controller")
-        if server_num >= self.nr_servers * self.vm.emul_smt_mode:
-            raise KvmError(errno.EINVAL, f"server {server_num} >= nr_servers {self.nr_servers}")
-        if self.vp_base is None:
-            base = self.host.alloc_vp_block()
-            if base is None:
-                raise KvmError(errno.ENOSPC, "no VP block")
-            self.vp_base = base
+        self._vp_block_for(vcpu, server_num, "XICS")
         vp_id = self.vp_base + server_num
         if any(v.xive_vcpu is not None and v.xive_vcpu.vp_id == vp_id for v in self.vm.vcpus):
             raise KvmError(errno.EEXIST, f"VP of server {server_num} in use")

@@ -546,17 +546,8 @@ class KvmXiveNative(XiveBackedDevice):
     def connect_vcpu(self, vcpu: KvmVcpu, server_num: int) -> None:
         """`kvmppc_xive_native_connect_vcpu` (+ `kvmppc_xive_compute_vp_id`): EPERM other VM / released device,
         EBUSY vCPU already on an irqchip, EINVAL server >= nr_servers, ENOSPC no VP block, EEXIST VP in use."""
-        if self.released or vcpu.vm is not self.vm or self.vm.xive is not self:
-            raise KvmError(errno.EPERM, "not this VM's XIVE device")
-        if vcpu.irq_type != KVMPPC_IRQ_DEFAULT:
-            raise KvmError(errno.EBUSY, "vCPU already connected to an interrupt controller")
-        if server_num >= self.nr_servers * self.vm.emul_smt_mode:
-            raise KvmError(errno.EINVAL, f"server {server_num} >= nr_servers {self.nr_servers}")
-        if self.vp_base is None:
-            base = self.host.alloc_vp_block()
-            if base is None:
-                raise KvmError(errno.ENOSPC, "no VP block")
-            self.vp_base = base
+        if self._vp_block_for(vcpu, server_num, "XIVE"):
+            base = self.vp_base
             self.router = XiveRouter(self.ram, 1, self.nr_servers << 3, self.presenter, self._nvt_valid)
             self.router.trace = self.trace
             self.presenter.cpu_hint = base  # fast path when vCPU index == server (the CAM is still checked)
