@@ -5,6 +5,10 @@ must reproduce byte for byte. Images print only deterministic text, so no normal
 
 from __future__ import annotations
 
+from typing import Any
+
+from xive_machine.machine.config import MachineConfig
+
 
 class SAME_AS(str):  # noqa: N801 - reads as a marker in the table below
     """The expected console is the one of another case (the same image under other options)."""
@@ -500,3 +504,10 @@ EXPECTED: dict[str, tuple[str, dict, str]] = {
 for _case, (_image, _options, _out) in EXPECTED.items():  # another case's console, for the SAME_AS rows
     if isinstance(_out, SAME_AS):
         EXPECTED[_case] = (_image, _options, EXPECTED[str(_out)][2])
+
+
+def machine_config(kwargs: dict, **extra: Any) -> MachineConfig:
+    """Our machine for a case's run_qemu keyword arguments (the same defaults QEMU's runner uses), quiet."""
+    return MachineConfig(smp=kwargs.get("smp", 1), memory=kwargs.get("memory", "512M"),
+                         ic_mode=kwargs.get("ic_mode", "dual"), append=kwargs.get("append", "") or "",
+                         echo_console=False, **extra)

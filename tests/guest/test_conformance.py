@@ -14,13 +14,11 @@ from xive_machine.machine.config import MachineConfig
 from xive_machine.machine.spapr import SpaprMachine
 from xive_machine.oracle.qemu import qemu_available, run_qemu
 
-from .expected import EXPECTED
+from .expected import EXPECTED, machine_config
 
 
 def run_ours(path: str, kwargs: dict) -> tuple[str, str, int]:
-    cfg = MachineConfig(smp=kwargs.get("smp", 1), memory=kwargs.get("memory", "512M"),
-                        ic_mode=kwargs.get("ic_mode", "dual"), append=kwargs.get("append", "") or "",
-                        echo_console=False)
+    cfg = machine_config(kwargs)
     m = SpaprMachine(cfg)
     try:
         m.load(path)

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from xive_machine.machine.config import MachineConfig
 from xive_machine.machine.spapr import SpaprMachine
 from xive_machine.trace.events import ListSink
 
-from .expected import EXPECTED
+from .expected import EXPECTED, machine_config
 
 CASES = sorted(EXPECTED)
 XICS_CASES = [c for c in CASES if EXPECTED[c][0].startswith("xics-") or c.endswith("-xics")]
@@ -20,8 +19,7 @@ CALLS = ("hcall", "rtas", "cas", "mode")
 
 def run(path: str, kwargs: dict, irqchip: str) -> tuple[str, list[dict], str]:
     sink = ListSink()
-    cfg = MachineConfig(smp=kwargs.get("smp", 1), memory="512M", ic_mode=kwargs.get("ic_mode", "dual"),
-                        append=kwargs.get("append", "") or "", irqchip=irqchip, echo_console=False)
+    cfg = machine_config({**kwargs, "memory": "512M"}, irqchip=irqchip)
     m = SpaprMachine(cfg, trace=sink)
     try:
         m.load(path)

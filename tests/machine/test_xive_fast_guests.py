@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.guest.expected import EXPECTED
+from tests.guest.expected import EXPECTED, machine_config
 from xive_machine.cpu import regs as R
 from xive_machine.machine import xive_fast
 from xive_machine.machine.config import MachineConfig
@@ -22,9 +22,7 @@ def _run(path: str, kwargs: dict, fast: bool, monkeypatch: pytest.MonkeyPatch) -
         if not fast:
             mp.setattr(xive_fast, "current", lambda m: None)
             mp.setattr(xive_fast, "sync_delivery", _python_delivery)
-        cfg = MachineConfig(smp=kwargs.get("smp", 1), memory=kwargs.get("memory", "512M"),
-                            ic_mode=kwargs.get("ic_mode", "dual"), append=kwargs.get("append", "") or "",
-                            echo_console=False)
+        cfg = machine_config(kwargs)
         m = SpaprMachine(cfg)
         try:
             m.load(path)
