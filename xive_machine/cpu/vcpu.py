@@ -619,17 +619,14 @@ class VCpu:
             raise RuntimeError(f"cannot hook the timebase read at {addr:#x}")
         self._sites.append(site)
 
-    def hook_sync_site(self, addr: int) -> None:
-        """ptesync at `addr`: a tlbie's deferred flush happens there (C hook; the instruction runs)."""
+    def hook_c_site(self, addr: int, what: str) -> None:
+        """An instruction served by a C code hook with no state of its own: "sync" (ptesync, where a tlbie's
+        deferred flush happens; the instruction then runs) or "hint" (a priority hint, stepped over, ending
+        the slice when another vCPU can run)."""
+        install = lib.xm_hook_sync_site if what == "sync" else lib.xm_hook_hmt_site
         hh = ffi.new("size_t *")
-        if lib.xm_hook_sync_site(self.trap, addr, hh) != 0:
-            raise RuntimeError(f"cannot hook the ptesync at {addr:#x}")
-
-    def hook_hmt_site(self, addr: int) -> None:
-        """A priority hint at `addr`: stepped over in C, ending the slice when another vCPU can run."""
-        hh = ffi.new("size_t *")
-        if lib.xm_hook_hmt_site(self.trap, addr, hh) != 0:
-            raise RuntimeError(f"cannot hook the priority hint at {addr:#x}")
+        if install(self.trap, addr, hh) != 0:
+            raise RuntimeError(f"cannot hook the {what} instruction at {addr:#x}")
 
     # --- the guest MMU -----------------------------------------------------------------------------------
     def set_process_table(self, base: int, entries: int) -> None:

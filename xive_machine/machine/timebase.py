@@ -9,6 +9,7 @@ at run time is therefore covered the same way as the kernel image.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from unicorn import UC_HOOK_CODE
@@ -80,29 +81,27 @@ def hook_site(m: SpaprMachine, addr: int, word: int) -> bool:
     """Hook one instruction (BE word given) on every vCPU and drop the translations that contain it."""
     if addr in m.time_sites:
         return False
+    install: Callable[[Any], None]
     if word == PTESYNC:  # where a deferred tlbie completes (the MMU's flush, in C; the instruction runs)
-        m.time_sites[addr] = ("s", 0, 0)  # kinds are one letter: r(ead), w(rite), s(ync), h(int)
-        for v in m.vcpus:
-            v.hook_sync_site(addr)
-            v.uc.ctl_remove_cache(addr, addr + 4)
-        return True
-    if is_priority_hint(word):  # or rN,rN,rN: stepped over in C (Unicorn would end the run on each one)
-        m.time_sites[addr] = ("h", 0, (word >> 21) & 31)
-        for v in m.vcpus:
-            v.hook_hmt_site(addr)
-            v.uc.ctl_remove_cache(addr, addr + 4)
-        return True
-    kind = classify(word)
-    if kind is None:
-        return False
-    m.time_sites[addr] = kind
-    rw, spr, gpr = kind
-    in_c = m.clock.mode == "deterministic" and rw == "r" and spr in TB_READ_SPRS
-    for v in m.vcpus:
-        if in_c:  # a pure function of instructions retired: no Python on the way
-            v.hook_time_site(addr, spr == R.SPR_TBU_R, gpr)
+        kind = ("s", 0, 0)  # kinds are one letter: r(ead), w(rite), s(ync), h(int)
+        install = lambda v: v.hook_c_site(addr, "sync")  # noqa: E731
+    elif is_priority_hint(word):  # or rN,rN,rN: stepped over in C (Unicorn would end the run on each one)
+        kind = ("h", 0, (word >> 21) & 31)
+        install = lambda v: v.hook_c_site(addr, "hint")  # noqa: E731
+    else:
+        found = classify(word)
+        if found is None:
+            return False
+        kind = found
+        rw, spr, gpr = kind
+        if m.clock.mode == "deterministic" and rw == "r" and spr in TB_READ_SPRS:
+            # a pure function of instructions retired: no Python on the way
+            install = lambda v: v.hook_time_site(addr, spr == R.SPR_TBU_R, gpr)  # noqa: E731
         else:
-            v.uc.hook_add(UC_HOOK_CODE, _on_time_insn, (m, kind), addr, addr)
+            install = lambda v: v.uc.hook_add(UC_HOOK_CODE, _on_time_insn, (m, kind), addr, addr)  # noqa: E731
+    m.time_sites[addr] = kind
+    for v in m.vcpus:
+        install(v)
         v.uc.ctl_remove_cache(addr, addr + 4)
     return True
 
