@@ -1,8 +1,9 @@
 """The slow trap path: every synchronous stop that is not `sc 1`, turned into what an LPAR guest sees.
 
 Unicorn reports the cause number but delivers nothing and hides the program-check reason; we decode the
-instruction to recover it (illegal, privileged, trap), emulate the few instructions an LPAR guest may use
-but Unicorn refuses (tlbie & co.), and deliver the interrupt to the guest's vector. A vector with no code
+instruction to recover it (illegal, privileged, trap) and deliver the interrupt to the guest's vector (the
+instructions an LPAR guest may use but Unicorn refuses, tlbie & co., never get here: the C trap hook serves
+them). A vector with no code
 (a zero word) means the guest installed no handler: the run stops with a diagnostic instead of looping.
 """
 
@@ -21,11 +22,6 @@ if TYPE_CHECKING:
     from xive_machine.machine.spapr import SpaprMachine
 
 SC0_WORDS = (R.INSN_SC0, int.from_bytes(R.INSN_SC0.to_bytes(4, "big"), "little"))
-
-# Instructions an LPAR guest executes that Unicorn treats as privileged (GTSE cannot be set): emulated as
-# a whole-TLB flush, as the Linux study did.
-_X_FORM = 0xFC0007FE
-TLBIE, TLBIEL, TLBSYNC, SLBIA = 0x7C000264, 0x7C000224, 0x7C00046C, 0x7C0003E4
 
 # HV-only or privileged SPRs (mfspr/mtspr from supervisor state): program interrupt, privileged cause
 _HV_SPRS = {R.SPR_HSPRG0, R.SPR_HSPRG1, R.SPR_HDEC, R.SPR_LPCR, R.SPR_LPIDR, R.SPR_HMER, 0x130, 0x131, 0x132,
@@ -73,11 +69,6 @@ def handle(m: SpaprMachine, vcpu: VCpu) -> None:
         return
     if intno in (R.INTR_PROGRAM, R.INTR_HV_EMU):
         insn = _fetch_word(m, vcpu, pc - 4, little)
-        xo_form = insn & _X_FORM
-        if xo_form in (TLBIE, TLBIEL, TLBSYNC, SLBIA) and not msr & R.MSR_PR:
-            vcpu.flush_tlb()
-            vcpu.pc = pc  # step over
-            return
         cause = X.SRR1_PROGRAM_ILLEGAL if intno == R.INTR_HV_EMU else program_cause(insn, msr)
         deliver(m, vcpu, X.VEC_PROGRAM, pc - 4, cause, msr)
         return
