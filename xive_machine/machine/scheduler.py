@@ -7,8 +7,10 @@ retired (sum over vCPUs), so the same guest and configuration give the same run,
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from unicorn import UcError
@@ -107,10 +109,18 @@ def run(m: SpaprMachine, *, max_insns: int | None, timeout: float | None) -> Run
         v.trap.fast_sprg0 = fast
     xive_fast.sync_delivery(m)  # external interrupts delivered in C (untraced)
     xive_fast.current(m)  # the XIVE round trip in C, if the active controller's wiring allows it
+    with gc_paused():
+        return _run(m, max_insns=max_insns, timeout=timeout)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic collector off for a stretch that allocates only short-lived objects (a run, a reset),
+    back on after, as it was."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _run(m, max_insns=max_insns, timeout=timeout)
+        yield
     finally:
         if enabled:
             gc.enable()

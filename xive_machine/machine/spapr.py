@@ -220,17 +220,11 @@ class SpaprMachine:
         """Machine reset: RAM reloaded from the images, vCPUs back to the entry state, controllers reset."""
         if self.kernel is None:
             raise ConfigError("nothing loaded to reset")
-        import gc
-
         from xive_machine.machine import boot
+        from xive_machine.machine.scheduler import gc_paused
 
-        enabled = gc.isenabled()
-        gc.disable()  # a reset allocates a fresh tree: a collection in the middle costs more than the reset
-        try:
+        with gc_paused():  # a reset allocates a fresh tree: a collection in the middle costs more than it
             boot.reset(self)
-        finally:
-            if enabled:
-                gc.enable()
 
     # ------------------------------------------------------------------------------------------------
     # the hcall hot path
